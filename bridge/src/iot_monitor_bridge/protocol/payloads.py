@@ -1,0 +1,17 @@
+"""Reading payloads on the wire: ``{"v": value, "ts": epoch_ms, "seq": n}``."""
+
+from __future__ import annotations
+
+import json
+
+from iot_monitor_bridge.model import Reading
+
+
+def encode_reading(reading: Reading) -> bytes:
+    """Compact JSON; ``seq`` must already be assigned by the spool."""
+    return json.dumps(
+        {"v": reading.value, "ts": reading.ts_ms, "seq": reading.seq},
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    ).encode()
