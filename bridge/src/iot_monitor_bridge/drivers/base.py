@@ -7,8 +7,10 @@ thread (gpiozero and serial readers call it from theirs); the runtime makes it s
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable
 
 from iot_monitor_bridge.model import DeviceSpec, JsonValue, OutputSpec, Reading, SensorSpec
@@ -21,11 +23,45 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class FaultLog:
+    """Counts recoverable faults by kind and logs them once per burst, not once per fault.
+
+    The first fault of a kind is logged at WARNING; further ones within ``quiet_s`` are only
+    counted, and the next log line says how many were suppressed. A flapping sensor thus
+    cannot flood the journal of a Pi running for years.
+    """
+
+    def __init__(self, logger: logging.Logger, source: str, quiet_s: float = 60.0) -> None:
+        self.counts: Counter[str] = Counter()
+        self._logger = logger
+        self._source = source
+        self._quiet_s = quiet_s
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def fault(self, kind: str, detail: str) -> None:
+        self.counts[kind] += 1
+        now = time.monotonic()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < self._quiet_s:
+            self._suppressed[kind] += 1
+            return
+        more = self._suppressed.pop(kind, 0)
+        suffix = f" ({more} more since the last report)" if more else ""
+        self._logger.warning("%s: %s: %s%s", self._source, kind, detail, suffix)
+        self._last_logged[kind] = now
+
+
 class SensorDriver(ABC):
-    """Reads one physical (or simulated) source that yields one or more sensors' values."""
+    """Reads one physical (or simulated) source that yields one or more sensors' values.
+
+    Subclasses set ``device_id``, ``sensors`` and ``faults`` in their constructor, which
+    must not touch hardware: ``run`` does.
+    """
 
     device_id: str
     sensors: tuple[SensorSpec, ...]
+    faults: FaultLog
 
     @abstractmethod
     async def run(self, emit: Emit) -> None:

@@ -1,0 +1,84 @@
+"""Build the drivers a configuration asks for.
+
+Driver modules are imported only when a configuration uses them, so a bridge that runs
+only the simulated fleet never loads gpiozero or pyserial (memory on a small Pi).
+"""
+
+from __future__ import annotations
+
+from iot_monitor_bridge.config import (
+    BridgeConfig,
+    DeviceConfig,
+    Ds18b20Config,
+    GpioInputConfig,
+    Hcsr04Config,
+    Mcp3008Config,
+    SensorConfig,
+    SerialConfig,
+)
+from iot_monitor_bridge.drivers.base import DeviceSet, OutputDriver, SensorDriver
+from iot_monitor_bridge.model import DeviceSpec
+
+
+def _sensor_driver(device_id: str, cfg: SensorConfig) -> SensorDriver:
+    if isinstance(cfg, GpioInputConfig):
+        from iot_monitor_bridge.drivers.gpio import GpioInputDriver
+
+        return GpioInputDriver(device_id, cfg)
+    if isinstance(cfg, Mcp3008Config):
+        from iot_monitor_bridge.drivers.gpio import Mcp3008Driver
+
+        return Mcp3008Driver(device_id, cfg)
+    if isinstance(cfg, Hcsr04Config):
+        from iot_monitor_bridge.drivers.gpio import Hcsr04Driver
+
+        return Hcsr04Driver(device_id, cfg)
+    if isinstance(cfg, Ds18b20Config):
+        from iot_monitor_bridge.drivers.onewire import Ds18b20Driver
+
+        return Ds18b20Driver(device_id, cfg)
+    if isinstance(cfg, SerialConfig):
+        from iot_monitor_bridge.drivers.serial import SerialDriver
+
+        return SerialDriver(device_id, cfg)
+    raise AssertionError(f"unhandled sensor type {cfg!r}")  # config validation forbids this
+
+
+def _configured_device(
+    cfg: DeviceConfig,
+) -> tuple[DeviceSpec, list[SensorDriver], list[OutputDriver]]:
+    sensors = [_sensor_driver(cfg.id, sensor) for sensor in cfg.sensors]
+    outputs: list[OutputDriver] = []
+    if cfg.outputs:
+        from iot_monitor_bridge.drivers.gpio import GpioOutputDriver
+
+        outputs = [GpioOutputDriver(cfg.id, output) for output in cfg.outputs]
+    spec = DeviceSpec(
+        id=cfg.id,
+        name=cfg.display_name,
+        model=cfg.model or "Raspberry Pi sensors",
+        sensors=tuple(spec for driver in sensors for spec in driver.sensors),
+        outputs=tuple(output.spec for output in outputs),
+        suggested_area=cfg.area,
+    )
+    return spec, sensors, outputs
+
+
+def build_device_set(config: BridgeConfig) -> DeviceSet:
+    """Devices and drivers for everything under ``devices:`` (the bridge's own are separate)."""
+    devices: list[DeviceSpec] = []
+    sensors: list[SensorDriver] = []
+    outputs: list[OutputDriver] = []
+    for cfg in config.devices:
+        if cfg.simulate is not None:
+            from iot_monitor_bridge.drivers.simulated import SimulatedFleet
+
+            fleet = SimulatedFleet(cfg)
+            devices.extend(fleet.devices)
+            sensors.append(fleet)
+        if cfg.sensors or cfg.outputs:
+            spec, device_sensors, device_outputs = _configured_device(cfg)
+            devices.append(spec)
+            sensors.extend(device_sensors)
+            outputs.extend(device_outputs)
+    return DeviceSet(devices, sensors, outputs)
