@@ -15,3 +15,34 @@ DESCRIPTION_SUBSCRIPTION: Final = "iot_monitor/+/description"
 
 CONF_BRIDGE_ID: Final = "bridge_id"
 CONF_TOPIC_ROOT: Final = "topic_root"
+CONF_HOST: Final = "host"
+"""Address the bridge was last seen at (zeroconf); informational, the link is MQTT."""
+
+# Options (options flow); defaults reproduce the streaming example: 10 s tumbling windows
+# with 1 min allowed lateness.
+CONF_WINDOW_KIND: Final = "window_kind"
+CONF_WINDOW_LENGTH: Final = "window_length"
+CONF_LATENESS: Final = "lateness"
+CONF_STATISTICS: Final = "statistics"
+CONF_THROTTLE: Final = "throttle"
+
+WINDOW_TUMBLING: Final = "tumbling"
+WINDOW_SLIDING: Final = "sliding"
+DEFAULT_WINDOW_KIND: Final = WINDOW_TUMBLING
+DEFAULT_WINDOW_LENGTH: Final = 10.0
+DEFAULT_LATENESS: Final = 60.0
+DEFAULT_THROTTLE: Final = 1.0
+
+STAT_MEAN: Final = "mean"
+STAT_MIN: Final = "min"
+STAT_MAX: Final = "max"
+STAT_STDEV: Final = "stdev"
+STAT_COUNT: Final = "count"
+STAT_RATE: Final = "rate_of_change"
+ALL_STATISTICS: Final = (STAT_MEAN, STAT_MIN, STAT_MAX, STAT_STDEV, STAT_COUNT, STAT_RATE)
+DEFAULT_STATISTICS: Final = ALL_STATISTICS
+"""Every statistic gets an entity; stdev, count and rate of change start disabled."""
+ENABLED_BY_DEFAULT: Final = frozenset({STAT_MEAN, STAT_MIN, STAT_MAX})
+
+OFFLINE_REPAIR_AFTER: Final = 600.0
+"""Seconds a configured bridge may be offline before a repair issue is raised."""
