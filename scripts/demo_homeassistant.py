@@ -1,0 +1,255 @@
+"""Home Assistant for the demo: a config directory, onboarding, MQTT and the integration.
+
+Everything after start-up goes through Home Assistant's own HTTP APIs, as a person in the
+browser would: the onboarding API creates the demo user, the config-flow API sets up MQTT
+against the demo broker, and the bridge's MQTT discovery offers iot_monitor, which is confirmed.
+
+    python scripts/demo_homeassistant.py prepare CONFIG_DIR --port 8123
+    python scripts/demo_homeassistant.py onboard --url http://127.0.0.1:8123 --broker-port 1883
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from homeassistant.auth import auth_manager_from_config
+from homeassistant.auth.const import GROUP_ID_ADMIN
+from homeassistant.auth.providers import homeassistant as hass_auth
+from homeassistant.config_entries import ConfigEntries
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.storage import Store
+
+USERNAME = "demo"
+PASSWORD = "demo-iot-monitor"  # noqa: S105 - the documented demo login, local only
+CLIENT_ID = "http://127.0.0.1/"
+REPO = Path(__file__).resolve().parent.parent
+
+CONFIGURATION = """\
+# Home Assistant for the iot-monitor demo (made by scripts/demo; safe to delete).
+homeassistant:
+  name: iot-monitor demo
+  unit_system: metric
+  time_zone: UTC
+  country: ID
+  currency: IDR
+  latitude: -6.2
+  longitude: 106.8
+  elevation: 8
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+frontend:
+config:
+recorder:
+  purge_keep_days: 2
+history:
+logbook:
+logger:
+  default: warning
+  logs:
+    custom_components.iot_monitor: info
+"""
+
+
+async def create_owner(config_dir: Path) -> None:
+    """Create the demo owner and mark onboarding done, as the onboarding wizard would.
+
+    Done offline with Home Assistant's own auth store (like ``hass --script auth``), so the
+    wizard's extra integrations (weather, radio, text-to-speech) are not set up.
+    """
+    hass = HomeAssistant(str(config_dir))
+    hass.config_entries = ConfigEntries(hass, {})
+    await hass.config_entries.async_initialize()
+    dr.async_setup(hass)
+    await asyncio.gather(dr.async_load(hass), er.async_load(hass))
+    hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+    provider = hass.auth.auth_providers[0]
+    assert isinstance(provider, hass_auth.HassAuthProvider)
+    await provider.async_initialize()
+    if not await hass.auth.async_get_users():
+        await provider.async_add_auth(USERNAME, PASSWORD)
+        user = await hass.auth.async_create_user("Demo", group_ids=[GROUP_ID_ADMIN])
+        credentials = await provider.async_get_or_create_credentials({"username": USERNAME})
+        await hass.auth.async_link_user(user, credentials)
+    onboarding = Store[dict[str, list[str]]](hass, 4, "onboarding", private=True)
+    await onboarding.async_save({"done": ["user", "core_config", "analytics", "integration"]})
+    await hass.async_stop(force=True)
+
+
+def prepare(config_dir: Path, port: int) -> None:
+    """Write the configuration, link the integration from this checkout, create the owner."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "configuration.yaml").write_text(CONFIGURATION.format(port=port))
+    components = config_dir / "custom_components"
+    components.mkdir(exist_ok=True)
+    link = components / "iot_monitor"
+    if not link.is_symlink():
+        link.symlink_to(REPO / "custom_components" / "iot_monitor")
+    if not (config_dir / ".storage" / "onboarding").exists():
+        asyncio.run(create_owner(config_dir))
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.token: str | None = None
+
+    def call(
+        self, method: str, path: str, body: Any = None, *, form: bool = False
+    ) -> tuple[int, Any]:
+        data = None
+        headers = {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if body is not None:
+            if form:
+                data = urllib.parse.urlencode(body).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            else:
+                data = json.dumps(body).encode()
+                headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(  # noqa: S310 - loopback URL given by scripts/demo
+            self.url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            status = err.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                status, _ = self.call("GET", "/api/onboarding")
+            except OSError:
+                status = 0
+            if status in (200, 401, 404):
+                return
+            time.sleep(1)
+        raise SystemExit(f"Home Assistant did not answer at {self.url} within {timeout:.0f} s")
+
+    def token_from_code(self, code: str) -> None:
+        status, body = self.call(
+            "POST",
+            "/auth/token",
+            {"grant_type": "authorization_code", "code": code, "client_id": CLIENT_ID},
+            form=True,
+        )
+        if status != 200:
+            raise SystemExit(f"token exchange failed: {status} {body}")
+        self.token = body["access_token"]
+
+    def log_in(self) -> None:
+        """Log in with the demo credentials through the login flow, as the browser does."""
+        status, flow = self.call(
+            "POST",
+            "/auth/login_flow",
+            {"client_id": CLIENT_ID, "handler": ["homeassistant", None], "redirect_uri": CLIENT_ID},
+        )
+        status, result = self.call(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": CLIENT_ID, "username": USERNAME, "password": PASSWORD},
+        )
+        if result.get("type") != "create_entry":
+            raise SystemExit(f"login failed: {result}")
+        self.token_from_code(result["result"])
+
+    def entries(self, domain: str) -> list[dict[str, Any]]:
+        _, body = self.call("GET", f"/api/config/config_entries/entry?domain={domain}")
+        return list(body or [])
+
+    def set_up_mqtt(self, broker_port: int) -> None:
+        if self.entries("mqtt"):
+            return
+        _, flow = self.call("POST", "/api/config/config_entries/flow", {"handler": "mqtt"})
+        while flow.get("type") == "menu":
+            _, flow = self.call(
+                "POST",
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"next_step_id": "broker"},
+            )
+        _, result = self.call(
+            "POST",
+            f"/api/config/config_entries/flow/{flow['flow_id']}",
+            {
+                "broker": "127.0.0.1",
+                "port": broker_port,
+                "other_settings": {"set_client_cert": False, "set_ca_cert": "off"},
+            },
+        )
+        if result.get("type") != "create_entry":
+            raise SystemExit(f"MQTT set-up failed: {result}")
+
+    def flows_in_progress(self) -> list[dict[str, Any]]:
+        """Discovered flows are listed only over the websocket API (as the UI does)."""
+
+        async def fetch() -> list[dict[str, Any]]:
+            ws_url = self.url.replace("http", "ws", 1) + "/api/websocket"
+            async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+                await ws.receive_json()  # auth_required
+                await ws.send_json({"type": "auth", "access_token": self.token})
+                await ws.receive_json()  # auth_ok
+                await ws.send_json({"id": 1, "type": "config_entries/flow/progress"})
+                reply = await ws.receive_json()
+                return list(reply.get("result") or [])
+
+        return asyncio.run(fetch())
+
+    def confirm_bridges(self, timeout: float) -> int:
+        """Accept the iot_monitor flows that MQTT or zeroconf discovery started."""
+        deadline = time.monotonic() + timeout
+        while not self.entries("iot_monitor") and time.monotonic() < deadline:
+            for flow in self.flows_in_progress():
+                if flow.get("handler") == "iot_monitor":
+                    self.call("POST", f"/api/config/config_entries/flow/{flow['flow_id']}", {})
+            time.sleep(1)
+        return len(self.entries("iot_monitor"))
+
+
+def onboard(url: str, broker_port: int, timeout: float) -> None:
+    api = Api(url)
+    api.wait_ready(timeout)
+    api.log_in()
+    api.set_up_mqtt(broker_port)
+    bridges = api.confirm_bridges(timeout=60)
+    print(f"Home Assistant ready at {url}: log in as {USERNAME} / {PASSWORD}; bridges: {bridges}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    prep = commands.add_parser("prepare")
+    prep.add_argument("config_dir", type=Path)
+    prep.add_argument("--port", type=int, default=8123)
+    onb = commands.add_parser("onboard")
+    onb.add_argument("--url", default="http://127.0.0.1:8123")
+    onb.add_argument("--broker-port", type=int, required=True)
+    onb.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    if args.command == "prepare":
+        prepare(args.config_dir, args.port)
+    else:
+        onboard(args.url, args.broker_port, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
