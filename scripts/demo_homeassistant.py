@@ -27,7 +27,8 @@ from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.auth.providers import homeassistant as hass_auth
 from homeassistant.config_entries import ConfigEntries
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.storage import Store
 
 USERNAME = "demo"
@@ -159,12 +160,12 @@ class Api:
 
     def log_in(self) -> None:
         """Log in with the demo credentials through the login flow, as the browser does."""
-        status, flow = self.call(
+        _, flow = self.call(
             "POST",
             "/auth/login_flow",
             {"client_id": CLIENT_ID, "handler": ["homeassistant", None], "redirect_uri": CLIENT_ID},
         )
-        status, result = self.call(
+        _status, result = self.call(
             "POST",
             f"/auth/login_flow/{flow['flow_id']}",
             {"client_id": CLIENT_ID, "username": USERNAME, "password": PASSWORD},
