@@ -46,6 +46,8 @@ class ConfigError(Exception):
 
 def _duration(value: Any) -> Any:
     """Accept ``10s``, ``500ms``, ``1m``, ``2h`` or a plain number of seconds."""
+    if isinstance(value, bool):  # pydantic would take ``true`` as 1 s
+        raise ValueError("expected a duration such as 500ms, 10s, 1m or a number of seconds")
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match is None:
@@ -54,7 +56,7 @@ def _duration(value: Any) -> Any:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 GpioPin = Annotated[int, Field(ge=0, le=27)]
 
@@ -99,6 +101,8 @@ class MqttConfig(_Strict):
     tls: TlsConfig | None = None
     topic_root: str = Field(default="iot_monitor", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
+    protocol: Annotated[Literal["3.1.1", "5"], BeforeValidator(str)] = "3.1.1"
+    """MQTT protocol version; ``5`` honours the broker's Receive Maximum."""
     keepalive: Seconds = 30.0
     failover_after: Seconds = 5.0
     """How long the connected broker may be unreachable before moving to the next one."""
@@ -132,6 +136,15 @@ class SpoolConfig(_Strict):
     max_age: Seconds = 7 * 24 * 3600.0
 
 
+class CommandsConfig(_Strict):
+    """The JSON command channel (docs/mqtt.md): a token bucket bounds how fast it is served."""
+
+    rate: float = Field(default=10.0, gt=0, le=1000, allow_inf_nan=False)
+    """Commands per second, sustained."""
+    burst: int = Field(default=20, ge=1, le=1000)
+    """Commands accepted at once after a quiet period."""
+
+
 class FieldConfig(_Strict):
     """One value carried by a text serial protocol (JSON lines, key=value)."""
 
@@ -157,11 +170,17 @@ class GpioInputConfig(_SensorBase):
     pin: GpioPin
     device_class: str | None = None
     """Home Assistant binary_sensor device class: door, window, motion, occupancy, ..."""
-    pull_up: bool = True
+    pull_up: bool | None = True
     active_high: bool | None = None
     """Only with ``pull_up: null`` (floating input with an external resistor)."""
     bounce_time: Seconds = 0.05
     invert: bool = False
+
+    @model_validator(mode="after")
+    def _active_high_only_when_floating(self) -> Self:
+        if (self.pull_up is None) != (self.active_high is not None):
+            raise ValueError("active_high is required with pull_up: null, and only then")
+        return self
 
 
 class Mcp3008Config(_SensorBase):
@@ -209,7 +228,8 @@ class SerialConfig(_SensorBase):
     baudrate: int | None = Field(default=None, gt=0)
     """Defaults to the protocol's own rate (9600 for SDS011 and MH-Z19B)."""
     interval: Seconds = 10.0
-    """How often to ask a polled sensor (MH-Z19B) for a reading."""
+    """How often to ask a polled sensor (MH-Z19B) for a reading; for every protocol, the longest
+    silence before a timeout fault is counted."""
     fields: dict[Identifier, FieldConfig] = Field(default_factory=dict)
     """Values carried by ``json_lines`` and ``key_value``; other keys are ignored."""
 
@@ -294,6 +314,7 @@ class BridgeConfig(_Strict):
     zeroconf: ZeroconfConfig = Field(default_factory=ZeroconfConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
     state_dir: Path = DEFAULT_STATE_DIR
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     devices: list[DeviceConfig] = Field(default_factory=list)
