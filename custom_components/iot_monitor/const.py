@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
 
 DOMAIN: Final = "iot_monitor"
 LOGGER = logging.getLogger(__package__)
@@ -43,6 +45,17 @@ ALL_STATISTICS: Final = (STAT_MEAN, STAT_MIN, STAT_MAX, STAT_STDEV, STAT_COUNT, 
 DEFAULT_STATISTICS: Final = ALL_STATISTICS
 """Every statistic gets an entity; stdev, count and rate of change start disabled."""
 ENABLED_BY_DEFAULT: Final = frozenset({STAT_MEAN, STAT_MIN, STAT_MAX})
+
+DEFAULT_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        CONF_WINDOW_KIND: DEFAULT_WINDOW_KIND,
+        CONF_WINDOW_LENGTH: DEFAULT_WINDOW_LENGTH,
+        CONF_LATENESS: DEFAULT_LATENESS,
+        CONF_STATISTICS: list(DEFAULT_STATISTICS),
+        CONF_THROTTLE: DEFAULT_THROTTLE,
+    }
+)
+"""What an entry without saved options uses: ``{**DEFAULT_OPTIONS, **entry.options}``."""
 
 OFFLINE_REPAIR_AFTER: Final = 600.0
 """Seconds a configured bridge may be offline before a repair issue is raised."""

@@ -1,0 +1,112 @@
+"""The diagnostics download: entry settings plus the running bridge, with the address redacted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest.mock import MagicMock
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.iot_monitor.const import (
+    CONF_BRIDGE_ID,
+    CONF_HOST,
+    CONF_TOPIC_ROOT,
+    CONF_WINDOW_LENGTH,
+    DOMAIN,
+)
+from tests.integration.bridge_entry import async_setup_bridge, fire_reading, fire_series
+from tests.integration.conftest import RetainedBroker
+from tests.support.bridge_fleet import FleetBridge
+
+T0_MS = 1_795_852_800_000  # 2026-11-22T08:00:00Z
+
+
+@pytest.fixture
+def bridge() -> FleetBridge:
+    """One simulated device keeps the snapshot readable."""
+    return FleetBridge(count=1)
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, mqtt_mock: MagicMock, broker: RetainedBroker, bridge: FleetBridge
+) -> MockConfigEntry:
+    """The bridge's entry, set up."""
+    broker.publish(bridge.description_topic, bridge.description_payload())
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=bridge.name,
+        unique_id=bridge.bridge_id,
+        data={
+            CONF_BRIDGE_ID: bridge.bridge_id,
+            CONF_TOPIC_ROOT: bridge.topic_root,
+            CONF_HOST: "192.168.1.50",
+        },
+        options={CONF_WINDOW_LENGTH: 10.0},
+    )
+    entry.add_to_hass(hass)
+    return await async_setup_bridge(hass, broker, bridge, entry=entry)
+
+
+async def test_diagnostics_of_a_running_bridge(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    entry: MockConfigEntry,
+    bridge: FleetBridge,
+    snapshot: SnapshotAssertion,
+) -> None:
+    async_fire_mqtt_message(hass, bridge.topics.availability, "online", 1)
+    fire_reading(hass, bridge, "bridge", "broker", "192.168.1.10:1883", T0_MS, 1)
+    fire_series(
+        hass,
+        bridge,
+        "fleet_1",
+        "temperature",
+        [20.0, 22.0, 24.0, 26.0],
+        start_ms=T0_MS,
+        step_ms=4000,
+        first_seq=2,
+    )
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))  # past the throttle
+    await hass.async_block_till_done()
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    assert diagnostics["entry"]["data"][CONF_HOST] == "**REDACTED**"
+    assert diagnostics["bridge"]["broker"] == "192.168.1.10:1883"
+    assert diagnostics["bridge"]["last_seen"] is not None
+    assert diagnostics == snapshot(exclude=props("last_seen"))
+
+
+async def test_diagnostics_of_an_unloaded_entry_show_its_settings_only(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, entry: MockConfigEntry
+) -> None:
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    assert diagnostics == {
+        "entry": {
+            "title": "Lab Pi",
+            "data": {
+                CONF_BRIDGE_ID: "lab-pi",
+                CONF_TOPIC_ROOT: "iot_monitor",
+                CONF_HOST: "**REDACTED**",
+            },
+            "options": {CONF_WINDOW_LENGTH: 10.0},
+        },
+        "bridge": None,
+    }
