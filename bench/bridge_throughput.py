@@ -1,0 +1,232 @@
+"""Bridge publish throughput against a raw paho-mqtt loop, and the bridge's peak memory.
+
+One private Mosquitto serves every part of the run:
+
+1. baseline: a plain paho-mqtt client publishes N readings at QoS 1 and waits for every
+   PUBACK, once with paho's defaults and once without an in-flight limit; the faster of
+   the two is the baseline;
+2. bridge: the same N readings through the bridge's full path in this process
+   (Reading -> spool append -> JSON payload -> publish -> PUBACK -> spool ack, commits
+   with the default settings);
+3. memory: the real bridge (``python -m iot_monitor_bridge run``) with the 8 x 4 Hz fleet
+   and the health sensors for a while; its peak RSS (``VmHWM``).
+
+Goals: bridge/baseline >= 0.7, peak RSS <= 40 MB. Results go to docs/performance.md.
+
+    .venv-bridge311/bin/python bench/bridge_throughput.py [--messages 20000] [--rounds 5]
+
+Rounds interleave the three runs and the medians are compared, so a busy machine skews
+them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig  # noqa: E402
+from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
+from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec  # noqa: E402
+from iot_monitor_bridge.protocol.discovery import BridgeInfo  # noqa: E402
+from iot_monitor_bridge.protocol.payloads import encode_reading  # noqa: E402
+from iot_monitor_bridge.protocol.topics import Topics  # noqa: E402
+from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink  # noqa: E402
+from iot_monitor_bridge.runtime.publisher import Publisher  # noqa: E402
+from iot_monitor_bridge.runtime.spool import Spool  # noqa: E402
+from tests.support.mosquitto import Mosquitto, free_port  # noqa: E402
+
+TOPICS = Topics("iot_monitor", "bench", "homeassistant")
+DEVICES = 8
+SENSOR = SensorSpec("temperature", "Temperature", unit="°C")
+CHUNK = 50
+"""Readings emitted per loop iteration in the bridge run, as drivers would between awaits."""
+
+
+def _reading(n: int, ts_ms: int) -> Reading:
+    return Reading(f"fleet_{n % DEVICES + 1}", "temperature", round(20 + (n % 100) / 10, 1), ts_ms)
+
+
+def baseline(port: int, count: int, max_inflight: int) -> float:
+    """Messages/s of a raw paho QoS 1 loop, first publish to last PUBACK.
+
+    ``max_inflight`` 20 is paho's default; 0 lets paho send everything at once.
+    """
+    done = threading.Event()
+    connected = threading.Event()
+    acked = 0
+
+    def on_publish(*_: Any) -> None:
+        nonlocal acked
+        acked += 1
+        if acked == count:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-baseline")
+    client.max_inflight_messages_set(max_inflight)
+    client.on_publish = on_publish
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    connected.wait(10)
+    ts = now_ms()
+    payloads = [
+        (TOPICS.state(r.device_id, r.sensor_id), encode_reading(r))
+        for r in (_reading(n, ts + n) for n in range(count))
+    ]
+    started = time.perf_counter()
+    for topic, payload in payloads:
+        client.publish(topic, payload, qos=1)
+    if not done.wait(300):
+        raise RuntimeError(f"baseline: only {acked} of {count} acknowledged")
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return count / elapsed
+
+
+async def bridge_path(port: int, count: int, workdir: Path) -> float:
+    """Messages/s through spool, payload, publish, PUBACK and spool ack."""
+    spool = Spool(workdir / "spool.db", SpoolConfig())
+    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=port)])
+    link = MqttLink(config, client_id="bench-bridge", availability_topic=TOPICS.availability)
+    devices = [
+        DeviceSpec(f"fleet_{n}", f"Fleet {n}", "bench", sensors=(SENSOR,))
+        for n in range(1, DEVICES + 1)
+    ]
+    publisher = Publisher(
+        link=link,
+        spool=spool,
+        info=BridgeInfo("bench", "Bench", "0", TOPICS),
+        devices=devices,
+        outputs={},
+    )
+    publisher.start()
+    link.start()
+    await link.wait_connected()
+    await publisher.wait_idle(10)  # discovery and description are out of the way
+    ts = now_ms()
+    started = time.perf_counter()
+    for first in range(0, count, CHUNK):
+        for n in range(first, min(first + CHUNK, count)):
+            publisher.emit(_reading(n, ts + n))
+        await asyncio.sleep(0)
+    while publisher.published_total < count:
+        await publisher.wait_idle(60)
+        await asyncio.sleep(0)
+    elapsed = time.perf_counter() - started
+    if spool.depth:
+        raise RuntimeError(f"bridge: {spool.depth} readings left in the spool")
+    await link.close()
+    await publisher.stop()
+    spool.close()
+    return count / elapsed
+
+
+def peak_rss_mb(port: int, seconds: float, workdir: Path, zeroconf: bool) -> float:
+    """Peak RSS of the real bridge running the fleet and health sensors for ``seconds``."""
+    config = workdir / "bridge.yaml"
+    config.write_text(
+        "bridge: {id: bench, name: Bench}\n"
+        f"mqtt: {{brokers: [{{host: 127.0.0.1, port: {port}}}]}}\n"
+        f"http: {{port: {free_port()}, bind: 127.0.0.1}}\n"
+        f"zeroconf: {{enabled: {str(zeroconf).lower()}}}\n"
+        f"state_dir: {workdir / 'state'}\n"
+        "log_level: warning\n"
+        "devices:\n  - {id: fleet, simulate: {count: 8, rate_hz: 4}}\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(config)]
+    )
+    status = Path(f"/proc/{process.pid}/status")
+    peak_kb = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # "peak while running for this long": sampling is it
+        time.sleep(0.5)
+        peak_kb = max(peak_kb, _vm_hwm_kb(status))
+    process.send_signal(signal.SIGTERM)
+    if process.wait(30) != 0:
+        raise RuntimeError(f"the bridge exited with {process.returncode}")
+    return peak_kb / 1024
+
+
+def _vm_hwm_kb(status: Path) -> int:
+    """The process's peak RSS since it exec'd the bridge.
+
+    Not ``ru_maxrss`` of the child: Linux folds the pre-exec address space's peak into it,
+    and a child spawned by vfork shares this benchmark's (much larger) one until exec.
+    """
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM in {status}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5, help="medians over this many rounds")
+    parser.add_argument("--rss-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--zeroconf",
+        action="store_true",
+        help="announce over mDNS during the memory run (as on a Pi; sends multicast here)",
+    )
+    args = parser.parse_args()
+    runs: dict[str, list[float]] = {"paho defaults": [], "paho unlimited": [], "bridge": []}
+    with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
+        workdir = Path(tmp)
+        broker = Mosquitto(workdir / "broker").start()
+        try:
+            for round_ in range(args.rounds):  # interleaved, so load changes hit all alike
+                runs["paho defaults"].append(baseline(broker.port, args.messages, 20))
+                runs["paho unlimited"].append(baseline(broker.port, args.messages, 0))
+                spool_dir = workdir / f"round-{round_}"
+                spool_dir.mkdir()
+                runs["bridge"].append(
+                    asyncio.run(bridge_path(broker.port, args.messages, spool_dir))
+                )
+            rss = peak_rss_mb(broker.port, args.rss_seconds, workdir, args.zeroconf)
+        finally:
+            broker.kill()
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    base = max(medians["paho defaults"], medians["paho unlimited"])
+    print(
+        f"python {sys.version.split()[0]}, {args.messages} messages x {args.rounds} rounds, "
+        f"QoS 1, bridge window {MAX_INFLIGHT}, load average {os.getloadavg()[0]:.1f}"
+    )
+    labels = {
+        "paho defaults": "baseline, paho defaults (20 in flight)",
+        "paho unlimited": "baseline, paho no in-flight limit",
+        "bridge": "bridge, full path",
+    }
+    for name, values in runs.items():
+        spread = " ".join(f"{value:.0f}" for value in values)
+        print(f"{labels[name]:40s} {medians[name]:7.0f} msg/s median  ({spread})")
+    print(
+        f"ratio, bridge / faster baseline:         {medians['bridge'] / base:7.2f}   (goal >= 0.7)"
+    )
+    zeroconf = "with" if args.zeroconf else "without"
+    print(
+        f"peak RSS, 8 x 4 Hz fleet + health, {args.rss_seconds:.0f} s, {zeroconf} zeroconf: "
+        f"{rss:.1f} MB (goal <= 40)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,382 @@
+"""From driver readings to MQTT: spool first, publish at QoS 1, forget only on PUBACK.
+
+Every reading is appended to the spool (which gives it its ``seq``) before anything else,
+then published at once if the link is up, nothing older is waiting and the in-flight
+window has room. A PUBACK removes it from the spool. What could not be sent at once (no
+broker, a full window, an older backlog) stays in the spool and is drained oldest first,
+in batches, through the same window, while new readings keep entering the spool behind
+it. So on one connection new readings go out in ``seq`` order; the only repeats are the
+current states described next, and readings in flight when a connection dropped.
+
+On every (re)connect, and when Home Assistant announces itself on ``homeassistant/status``,
+the publisher (re)sends what Home Assistant needs to rebuild its view: the bridge
+description, device discovery (and empty configs for devices that left the config), and
+the newest delivered reading of every sensor and output (states are not retained).
+
+Everything here runs on the asyncio loop thread, the only thread that touches the spool;
+``emit`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from iot_monitor_bridge.drivers.base import FaultLog, OutputDriver, now_ms
+from iot_monitor_bridge.model import DeviceSpec, Reading
+from iot_monitor_bridge.protocol.discovery import (
+    BridgeInfo,
+    description,
+    device_discovery,
+    object_id,
+)
+from iot_monitor_bridge.protocol.payloads import encode_reading
+from iot_monitor_bridge.runtime.mqtt import MqttLink, finished_within
+from iot_monitor_bridge.runtime.spool import Spool
+from iot_monitor_bridge.runtime.status import BrokerStatus
+
+_LOGGER = logging.getLogger(__name__)
+
+DRAIN_BATCH: Final = 500
+"""Readings read from the spool per backlog query."""
+STATES_DELAY_S: Final = 1.0
+"""Pause between discovery and the current states: Home Assistant subscribes an entity's
+state topic only once it has processed the discovery message, and states are not retained."""
+COMMIT_CHECK_S: Final = 0.25
+"""How often the commit policy is checked when nothing else happens."""
+PUBLISHED_OBJECT_IDS_KEY: Final = "discovery.object_ids"
+"""Spool meta: discovery object ids with a (non-empty) retained config on the brokers."""
+MAX_OUTPUT_PAYLOAD: Final = 16
+
+
+class LoopHop:
+    """Runs calls posted from other threads on an asyncio loop, in the order posted.
+
+    Only the first call of a burst wakes the loop (``call_soon_threadsafe``); the rest
+    join the pending batch. A call that raises is logged; the others still run.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+
+    def post(self, func: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            self._pending.append((func, args))
+            if len(self._pending) > 1:
+                return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+            self._loop.call_soon_threadsafe(self._run)
+
+    def _run(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for func, args in batch:
+            try:
+                func(*args)
+            except Exception:
+                _LOGGER.exception("Error in %s", getattr(func, "__qualname__", func))
+
+
+def _finite(reading: Reading) -> bool:
+    value = reading.value
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+class Publisher:
+    """The pipeline from readings to broker; listens to the link's connect/ack events."""
+
+    def __init__(
+        self,
+        *,
+        link: MqttLink,
+        spool: Spool,
+        info: BridgeInfo,
+        devices: list[DeviceSpec],
+        outputs: Mapping[tuple[str, str], OutputDriver],
+        states_delay_s: float = STATES_DELAY_S,
+    ) -> None:
+        self._link = link
+        self._spool = spool
+        self._info = info
+        self._topics = info.topics
+        self._devices = devices
+        self._outputs = dict(outputs)
+        self._states_delay_s = states_delay_s
+        self._loop = link.loop
+        self._loop_thread: int | None = None
+        self._hop = LoopHop(self._loop)
+        self.faults = FaultLog(_LOGGER, "publisher")
+        self.readings_total = 0
+        self.published_total = 0
+        self._state_topics: dict[tuple[str, str], str] = {}
+        self._delivered: dict[tuple[str, str], Reading] = {}
+        """The newest acknowledged reading of every sensor and output: its current state."""
+        self._inflight: dict[int, Reading] = {}
+        """Message id -> reading sent on the current connection, awaiting PUBACK."""
+        self._removals: dict[int, str] = {}
+        """Message id -> object id of empty discovery configs awaiting PUBACK."""
+        self._window = link.window
+        self._connected = False
+        self._cursor = -1
+        """Every unacknowledged reading with seq <= cursor was sent on this connection."""
+        self._caught_up = False
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._states_timer: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        link.on_up.append(self._link_up)
+        link.on_down.append(self._link_down)
+        link.on_published = self._published
+        link.subscribe(self._topics.ha_status, self._ha_status)
+        link.subscribe(self._topics.output_set_wildcard, self._output_command)
+
+    # ----- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_thread = threading.get_ident()
+        self._tasks = [
+            self._loop.create_task(self._drain_forever(), name="publisher-drain"),
+            self._loop.create_task(self._commit_forever(), name="publisher-commit"),
+        ]
+
+    async def wait_idle(self, wait_s: float) -> bool:
+        """Wait until no reading awaits a PUBACK (before a clean disconnect)."""
+        return await finished_within(self._idle.wait(), wait_s)
+
+    async def stop(self) -> None:
+        """Stop the background tasks; the spool is left to its owner to commit and close."""
+        if self._states_timer is not None:
+            self._states_timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # ----- readings in --------------------------------------------------------------------
+
+    def emit(self, reading: Reading) -> None:
+        """Take a reading from any thread (drivers' ``Emit``)."""
+        if threading.get_ident() == self._loop_thread:
+            self._accept(reading)
+        else:
+            self._hop.post(self._accept, reading)
+
+    def _accept(self, reading: Reading) -> None:
+        if not _finite(reading):
+            source = f"{reading.device_id}/{reading.sensor_id}"
+            self.faults.fault("non_finite", f"{source}: {reading.value!r} dropped")
+            return
+        try:
+            stored = self._spool.append(reading)
+        except ValueError as err:
+            self.faults.fault("unencodable", str(err))
+            return
+        self.readings_total += 1
+        if self._caught_up and len(self._inflight) < self._window and self._send(stored):
+            self._cursor = stored.seq
+        elif self._caught_up:  # it waits in the spool; the drain sends it in turn
+            self._caught_up = False
+            self._wake.set()
+        self._commit_if_due()
+
+    # ----- publishing -----------------------------------------------------------------------
+
+    def _state_topic(self, reading: Reading) -> str:
+        key = (reading.device_id, reading.sensor_id)
+        topic = self._state_topics.get(key)
+        if topic is None:
+            topic = self._state_topics[key] = self._topics.state(*key)
+        return topic
+
+    def _send(self, reading: Reading) -> bool:
+        mid = self._link.publish(self._state_topic(reading), encode_reading(reading), qos=1)
+        if mid is None:
+            return False
+        self._inflight[mid] = reading
+        self._idle.clear()
+        return True
+
+    def _published(self, mids: list[int]) -> None:
+        seqs: list[int] = []
+        delivered = self._delivered
+        for mid in mids:
+            reading = self._inflight.pop(mid, None)
+            if reading is not None:
+                seqs.append(reading.seq)
+                key = (reading.device_id, reading.sensor_id)
+                current = delivered.get(key)
+                if current is None or current.seq < reading.seq:
+                    delivered[key] = reading
+            elif mid in self._removals:
+                self._removal_acknowledged(self._removals.pop(mid))
+        if seqs:
+            self._spool.ack(seqs)
+            self.published_total += len(seqs)
+            self._commit_if_due()
+        if not self._inflight:
+            self._idle.set()
+        if not self._caught_up:
+            self._wake.set()
+
+    async def _drain_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._drain()
+
+    def _drain(self) -> None:
+        """Send unsent spooled readings, oldest first, while the window has room.
+
+        PUBACKs and new backlog wake it again.
+        """
+        while self._connected and not self._caught_up:
+            room = self._window - len(self._inflight)
+            if room <= 0:
+                return
+            batch = self._spool.pending(min(room, DRAIN_BATCH), after_seq=self._cursor)
+            for reading in batch:
+                if not self._send(reading):
+                    return  # the connection went away under us
+                self._cursor = reading.seq
+            if len(batch) < min(room, DRAIN_BATCH):
+                self._caught_up = True
+
+    async def _commit_forever(self) -> None:
+        while True:
+            await asyncio.sleep(COMMIT_CHECK_S)
+            self._commit_if_due()
+
+    def _commit_if_due(self) -> None:
+        if self._spool.commit_due():
+            self._spool.commit()
+
+    # ----- connection events -------------------------------------------------------------
+
+    def _link_up(self, broker: BrokerStatus) -> None:
+        _LOGGER.debug("Publishing to %s:%d", broker.host, broker.port)
+        self._reset(connected=True)
+        self._window = self._link.window
+        self._publish_description()
+        self._publish_discovery()
+        self._remove_departed_devices()
+        self._schedule_states(self._states_delay_s)
+        self._wake.set()
+
+    def _link_down(self) -> None:
+        self._reset(connected=False)
+
+    def _reset(self, *, connected: bool) -> None:
+        """Forget the previous connection: unacknowledged readings are re-sent from the spool."""
+        self._connected = connected
+        self._inflight.clear()
+        self._removals.clear()
+        self._idle.set()
+        self._cursor = -1
+        self._caught_up = False
+
+    def _retained(self, topic: str, payload: str) -> int | None:
+        return self._link.publish(topic, payload, qos=1, retain=True)
+
+    def _publish_description(self) -> None:
+        payload = description(self._info, self._devices)
+        self._retained(self._topics.description, json.dumps(payload, separators=(",", ":")))
+
+    def _publish_discovery(self) -> None:
+        for device in self._devices:
+            payload = device_discovery(self._info, device)
+            topic = self._topics.discovery(object_id(self._info.id, device.id))
+            self._retained(topic, json.dumps(payload, separators=(",", ":")))
+
+    def _current_object_ids(self) -> set[str]:
+        return {object_id(self._info.id, device.id) for device in self._devices}
+
+    def _remembered_object_ids(self) -> set[str]:
+        text = self._spool.get_meta(PUBLISHED_OBJECT_IDS_KEY)
+        try:
+            remembered = json.loads(text) if text else []
+        except ValueError:
+            remembered = []
+        if not isinstance(remembered, list):
+            return set()
+        return {item for item in remembered if isinstance(item, str)}
+
+    def _remember_object_ids(self, object_ids: set[str]) -> None:
+        self._spool.set_meta(PUBLISHED_OBJECT_IDS_KEY, json.dumps(sorted(object_ids)))
+
+    def _remove_departed_devices(self) -> None:
+        """Empty retained configs for devices published before and no longer configured.
+
+        An object id is forgotten once the broker acknowledged its removal, so a removal
+        interrupted by a disconnect is repeated on the next connection.
+        """
+        current = self._current_object_ids()
+        remembered = self._remembered_object_ids()
+        for departed in sorted(remembered - current):
+            mid = self._retained(self._topics.discovery(departed), "")
+            if mid is not None:
+                self._removals[mid] = departed
+                _LOGGER.info("Removing device %s from Home Assistant", departed)
+        if remembered != remembered | current:
+            self._remember_object_ids(remembered | current)
+
+    def _removal_acknowledged(self, departed: str) -> None:
+        self._remember_object_ids(self._remembered_object_ids() - {departed})
+
+    def _schedule_states(self, delay_s: float) -> None:
+        if self._states_timer is not None:
+            self._states_timer.cancel()
+        self._states_timer = self._loop.call_later(delay_s, self._publish_current_states)
+
+    def _publish_current_states(self) -> None:
+        """The newest delivered reading of every sensor and output again, seq and ts kept."""
+        self._states_timer = None
+        for reading in list(self._delivered.values()):
+            if self._link.publish(self._state_topic(reading), encode_reading(reading)) is None:
+                return  # the connection went away: the next one publishes them again
+
+    # ----- messages in -------------------------------------------------------------------
+
+    def _ha_status(self, _topic: str, payload: bytes) -> None:
+        if payload.strip() != b"online":
+            return
+        _LOGGER.info("Home Assistant is online: republishing discovery and states")
+        self._publish_discovery()
+        self._schedule_states(self._states_delay_s)
+
+    def _output_command(self, topic: str, payload: bytes) -> None:
+        """``ON``/``OFF`` from a Home Assistant switch; only outputs in the config."""
+        target = self._topics.parse_output_set(topic)
+        driver = self._outputs.get(target) if target is not None else None
+        if target is None or driver is None:
+            self.faults.fault("unknown_output", f"ignored command on {topic}")
+            return
+        command = payload.strip().upper()
+        if len(payload) > MAX_OUTPUT_PAYLOAD or command not in (b"ON", b"OFF"):
+            self.faults.fault("bad_output_command", f"{topic}: {payload[:32]!r} ignored")
+            return
+        try:
+            driver.set(command == b"ON")
+            state = driver.is_on
+        except OSError as err:
+            self.faults.fault("output_failed", f"{target[0]}/{target[1]}: {err}")
+            return
+        self.emit(Reading(target[0], target[1], state, now_ms()))
+
+    def output_states(self) -> None:
+        """Read every output's state once (at start-up) so Home Assistant's switches follow."""
+        for (device_id, output_id), driver in self._outputs.items():
+            try:
+                state = driver.is_on
+            except OSError as err:
+                self.faults.fault("output_failed", f"{device_id}/{output_id}: {err}")
+                continue
+            self.emit(Reading(device_id, output_id, state, now_ms()))

@@ -1,0 +1,156 @@
+"""The command line: exit codes, problems named by key path, no tracebacks, the summary."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iot_monitor_bridge import __version__
+from iot_monitor_bridge.cli import JournalFormatter, main, setup_logging
+
+BAD_CONFIG = """\
+mqtt: {brokers: [{host: 127.0.0.1, port: 70000}]}
+devices:
+  - {id: fleet, simulate: {}}
+  - id: boiler
+    sensors:
+      - {id: door, type: gpio_input}
+"""
+GOOD_CONFIG = """\
+bridge: {id: kitchen-pi, name: Kitchen Pi}
+mqtt:
+  brokers: [{host: 10.0.0.2}, {host: 10.0.0.3, port: 1884}]
+state_dir: {state_dir}
+devices:
+  - {id: fleet, simulate: {count: 3}}
+  - id: boiler
+    sensors:
+      - {id: door, type: gpio_input, pin: 17, device_class: door}
+    outputs:
+      - {id: fan, type: gpio_output, pin: 27}
+"""
+PROBLEMS = [
+    "mqtt.brokers[0].port: input should be less than or equal to 65535",
+    "devices[1].sensors[0].pin: field required",
+]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bridge.yaml"
+    path.write_text(text.replace("{state_dir}", str(tmp_path / "state")))
+    path.chmod(0o640)
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback(
+    tmp_path: Path, command: str
+) -> None:
+    path = _write(tmp_path, BAD_CONFIG)
+    result = subprocess.run(
+        [sys.executable, "-m", "iot_monitor_bridge", command, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == PROBLEMS
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_config_summarises_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, GOOD_CONFIG)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: ok"
+    assert "  bridge: kitchen-pi (Kitchen Pi)" in out
+    assert "  broker: 10.0.0.2:1883 (primary)" in out
+    assert "  broker: 10.0.0.3:1884 (failover)" in out
+    assert "  device: fleet_1 (Fleet 1): 5 sensors" in out
+    assert "  device: boiler (Boiler): 1 sensors, 1 outputs" in out
+    assert any(line.startswith("  device: bridge (Kitchen Pi): ") for line in out)
+    assert out[-1].startswith("  total: 5 devices, ")  # bridge, 3 simulated, boiler
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no spool
+
+
+def test_missing_config_file_is_a_config_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.yaml"
+    assert main(["check-config", "--config", str(missing)]) == 2
+    assert capsys.readouterr().err.startswith(f"{missing}: cannot read:")
+
+
+def test_password_readable_by_everyone_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "s3cret-Pa55"
+    path = _write(tmp_path, f"mqtt: {{username: pi, password: {secret}}}\n")
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "readable by every user" not in capsys.readouterr().err  # 0640: fine
+    path.chmod(0o644)
+    assert main(["check-config", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "holds the MQTT password and is readable by every user" in captured.err
+    assert secret not in captured.err + captured.out
+
+
+def test_unusable_state_dir_exits_1_without_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    path = _write(
+        tmp_path,
+        f"state_dir: {blocker / 'state'}\nzeroconf: {{enabled: false}}\n"
+        "http: {enabled: false}\nmqtt: {brokers: [{host: 127.0.0.1, port: 1}]}\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Cannot start" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"iot-monitor-bridge {__version__}"
+
+
+def test_journal_lines_carry_the_level_for_journald(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = logging.LogRecord(
+        "iot_monitor_bridge.x", logging.WARNING, "", 0, "hi %s", ("a",), None
+    )
+    assert (
+        JournalFormatter("%(name)s: %(message)s").format(record) == "<4>iot_monitor_bridge.x: hi a"
+    )
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+        setup_logging("debug")
+        assert isinstance(root.handlers[0].formatter, JournalFormatter)
+        assert root.level == logging.DEBUG
+        monkeypatch.delenv("JOURNAL_STREAM")
+        setup_logging("warning")
+        assert not isinstance(root.handlers[0].formatter, JournalFormatter)
+        line = root.handlers[0].format(record)
+        assert line.endswith(" WARNING iot_monitor_bridge.x: hi a")  # after a timestamp
+        assert not line.startswith("<")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)

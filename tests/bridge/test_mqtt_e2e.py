@@ -1,0 +1,335 @@
+"""The bridge as a real process (``python -m iot_monitor_bridge run``) over a real Mosquitto.
+
+A plain MQTT client records what crosses the wire; the assertions are on those bytes:
+Home Assistant discovery, availability (clean stop and the broker's will after SIGKILL),
+readings and their ``seq``, the republish on ``homeassistant/status``, device removal,
+GPIO outputs driven over MQTT (gpiozero's mock pins) and a serial sensor on a pty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.fake_serial import FakeSerialDevice, sds011_frame
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mqtt_client import Message, Recorder
+
+BRIDGE = "lab-pi"
+ROOT = f"iot_monitor/{BRIDGE}"
+AVAILABILITY = f"{ROOT}/availability"
+FLEET = {"id": "fleet", "name": "Fleet", "simulate": {"count": 8, "rate_hz": 20, "seed": 7}}
+HEALTHY_SECONDS = 20.0
+
+
+def _discovery(object_id: str) -> str:
+    return f"homeassistant/device/{object_id}/config"
+
+
+def _states(messages: list[Message]) -> list[tuple[str, dict[str, Any]]]:
+    return [(m.topic, m.json()) for m in messages if m.topic.endswith("/state")]
+
+
+class BridgeProcess:
+    """One bridge process with its own config file, state directory and log."""
+
+    def __init__(self, tmp_path: Path, broker: Mosquitto) -> None:
+        self.tmp_path = tmp_path
+        self.broker = broker
+        self.config_path = tmp_path / "bridge.yaml"
+        self.log_path = tmp_path / "bridge.log"
+        self.http_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = dict(os.environ)
+
+    def configure(self, devices: list[dict[str, Any]], **extra: Any) -> None:
+        config: dict[str, Any] = {
+            "bridge": {"id": BRIDGE, "name": "Lab Pi"},
+            "mqtt": {"brokers": [{"host": self.broker.host, "port": self.broker.port}]},
+            "http": {"port": self.http_port, "bind": "127.0.0.1"},
+            "zeroconf": {"enabled": False},
+            "health": {"interval": 0.5},
+            "state_dir": str(self.tmp_path / "state"),
+            "devices": devices,
+            **extra,
+        }
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=log,
+            env=self.env,
+        )
+        log.close()
+
+    def signal(self, sig: signal.Signals) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(15)
+        self.process = None
+        return code
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def bridge(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[BridgeProcess]:
+    process = BridgeProcess(tmp_path, mosquitto)
+    yield process
+    process.kill()
+    assert "Traceback" not in process.log, process.log
+
+
+def _wait_online(recorder: Recorder, bridge: BridgeProcess, count: int = 1) -> list[Message]:
+    def online(messages: list[Message]) -> bool:
+        if bridge.process is not None and bridge.process.poll() is not None:
+            raise AssertionError(f"the bridge exited:\n{bridge.log}")
+        return [m.payload for m in messages if m.topic == AVAILABILITY].count(b"online") >= count
+
+    return recorder.wait_for(online, what="availability online")
+
+
+def _count(topic_filter: Callable[[str], bool], count: int) -> Callable[[list[Message]], bool]:
+    """A predicate that scans each message once (the recorder re-checks on every message)."""
+    scanned = seen = 0
+
+    def predicate(messages: list[Message]) -> bool:
+        nonlocal scanned, seen
+        seen += sum(1 for m in messages[scanned:] if topic_filter(m.topic))
+        scanned = len(messages)
+        return seen >= count
+
+    return predicate
+
+
+def test_fleet_discovery_states_and_clean_stop(bridge: BridgeProcess, recorder: Recorder) -> None:
+    bridge.configure([FLEET])
+    started_ms = time.time() * 1000
+    bridge.start()
+    _wait_online(recorder, bridge)
+    object_ids = [BRIDGE] + [f"{BRIDGE}_fleet_{n}" for n in range(1, 9)]
+    messages = recorder.wait_for(
+        lambda ms: (
+            {_discovery(o) for o in object_ids} <= {m.topic for m in ms}
+            and sum(1 for m in ms if m.topic.endswith("/state")) >= 400
+        ),
+        what="discovery for 9 devices and 400 readings",
+    )
+
+    configs = {m.topic: m.json() for m in messages if m.topic.startswith("homeassistant/")}
+    bridge_config = configs[_discovery(BRIDGE)]
+    bridge_identifier = bridge_config["dev"]["ids"][0]
+    assert "via_device" not in bridge_config["dev"]
+    assert {"broker", "spool_depth", "spool_dropped", "spool_oldest_age"} <= set(
+        bridge_config["cmps"]
+    )
+    assert bridge_config["cmps"]["broker"]["entity_category"] == "diagnostic"
+    for n in range(1, 9):
+        config = configs[_discovery(f"{BRIDGE}_fleet_{n}")]
+        assert config["dev"]["via_device"] == bridge_identifier
+        assert config["o"]["name"] == "iot-monitor"
+        assert config["avty"] == [{"t": AVAILABILITY}]
+        components = config["cmps"]
+        assert set(components) == {"temperature", "humidity", "battery", "status", "location"}
+        for component in components.values():
+            assert component["p"]
+            assert component["unique_id"].startswith(bridge_identifier)
+        temperature = components["temperature"]
+        assert (temperature["p"], temperature["device_class"]) == ("sensor", "temperature")
+        assert (temperature["unit_of_measurement"], temperature["state_class"]) == (
+            "°C",
+            "measurement",
+        )
+        assert components["humidity"]["unit_of_measurement"] == "%"
+        assert components["battery"]["device_class"] == "battery"
+        assert components["status"]["device_class"] == "enum"
+        assert components["location"]["p"] == "device_tracker"
+        assert temperature["state_topic"] == f"{ROOT}/fleet_{n}/temperature/state"
+    unique_ids = [c["unique_id"] for config in configs.values() for c in config["cmps"].values()]
+    assert len(unique_ids) == len(set(unique_ids))
+
+    states = _states(messages)
+    first_seen: dict[int, tuple[str, dict[str, Any]]] = {}
+    for topic, state in states:
+        assert set(state) == {"v", "ts", "seq"}
+        assert first_seen.setdefault(state["seq"], (topic, state)) == (topic, state)  # a repeat
+        assert started_ms - 5_000 <= state["ts"] <= time.time() * 1000 + 1_000
+    new_seqs = list(first_seen)
+    assert new_seqs == sorted(new_seqs)  # every new reading in seq order, none skipped back
+    assert {topic.split("/")[2] for topic, _ in states} >= {f"fleet_{n}" for n in range(1, 9)}
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{bridge.http_port}/health", timeout=5) as r:
+        health = json.load(r)
+    assert health["broker"]["port"] == bridge.broker.port
+    assert health["broker"]["connected"] is True
+    assert health["readings_total"] >= 400
+
+    assert bridge.signal(signal.SIGTERM) == 0
+    messages = recorder.wait_for(
+        lambda ms: [m.payload for m in ms if m.topic == AVAILABILITY][-1:] == [b"offline"],
+        what="offline after SIGTERM",
+    )
+    assert "Availability offline acknowledged" in bridge.log
+
+
+def test_will_marks_the_bridge_offline_after_sigkill(
+    bridge: BridgeProcess, recorder: Recorder
+) -> None:
+    bridge.configure([FLEET])
+    bridge.start()
+    _wait_online(recorder, bridge)
+    assert bridge.signal(signal.SIGKILL) == -signal.SIGKILL
+    recorder.wait_for(
+        lambda ms: [m.payload for m in ms if m.topic == AVAILABILITY][-1:] == [b"offline"],
+        what="offline from the will",
+    )
+    late = Recorder(bridge.broker.port, AVAILABILITY)
+    try:
+        retained = late.wait_for(bool, what="retained availability")
+    finally:
+        late.close()
+    assert (retained[0].payload, retained[0].retain) == (b"offline", True)
+
+
+def test_restart_continues_seq_and_removes_a_departed_device(
+    bridge: BridgeProcess, recorder: Recorder
+) -> None:
+    garage = {"id": "garage", "simulate": {"count": 1, "rate_hz": 20}}
+    bridge.configure([FLEET, garage])
+    bridge.start()
+    _wait_online(recorder, bridge)
+    recorder.wait_for(_count(lambda t: t.endswith("/state"), 200), what="200 readings")
+    assert bridge.signal(signal.SIGTERM) == 0
+    first_run = {state["seq"]: state for _, state in _states(recorder.messages)}
+    assert any(m.topic == _discovery(f"{BRIDGE}_garage_1") for m in recorder.messages)
+    recorder.clear()
+
+    bridge.configure([FLEET])  # the garage device left the config
+    bridge.start()
+    messages = recorder.wait_for(
+        lambda ms: (
+            any(m.topic == _discovery(f"{BRIDGE}_garage_1") for m in ms)
+            and sum(1 for m in ms if m.topic.endswith("/state")) >= 200
+        ),
+        what="the garage removal and 200 readings",
+    )
+    removal = [m for m in messages if m.topic == _discovery(f"{BRIDGE}_garage_1")]
+    assert [m.payload for m in removal] == [b""]
+    second_run = [state for _, state in _states(messages)]
+    for state in second_run:
+        if state["seq"] in first_run:  # sent again (in flight at the stop): the same reading
+            assert first_run[state["seq"]] == state
+        else:
+            assert state["seq"] > max(first_run)  # never a seq of the first run reused
+    assert sum(1 for state in second_run if state["seq"] not in first_run) >= 150
+
+
+def test_home_assistant_birth_republishes_discovery_and_states(
+    bridge: BridgeProcess, recorder: Recorder
+) -> None:
+    bridge.configure([FLEET])
+    bridge.start()
+    _wait_online(recorder, bridge)
+    recorder.wait_for(_count(lambda t: t.endswith("/state"), 100), what="readings")
+    recorder.clear()
+    recorder.publish("homeassistant/status", b"online")
+    object_ids = [BRIDGE] + [f"{BRIDGE}_fleet_{n}" for n in range(1, 9)]
+    messages = recorder.wait_for(
+        lambda ms: {_discovery(o) for o in object_ids} <= {m.topic for m in ms},
+        what="discovery republished",
+    )
+    assert all(m.json()["cmps"] for m in messages if m.topic.startswith("homeassistant/device/"))
+    # The current states come again: readings already seen, with the same seq and ts.
+    seen: dict[int, dict[str, Any]] = {}
+
+    def repeated(ms: list[Message]) -> bool:
+        repeats = 0
+        for topic, state in _states(ms):
+            if topic.endswith("/temperature/state"):
+                repeats += state["seq"] in seen
+                seen.setdefault(state["seq"], state)
+        return repeats >= 8
+
+    recorder.wait_for(repeated, what="the current temperature of every fleet device again")
+
+
+def test_gpio_output_follows_home_assistant_and_input_reports(
+    bridge: BridgeProcess, recorder: Recorder
+) -> None:
+    bridge.env["GPIOZERO_PIN_FACTORY"] = "mock"
+    boiler = {
+        "id": "boiler",
+        "name": "Boiler room",
+        "sensors": [{"id": "door", "type": "gpio_input", "pin": 17, "device_class": "door"}],
+        "outputs": [{"id": "fan", "type": "gpio_output", "pin": 27}],
+    }
+    bridge.configure([boiler])
+    bridge.start()
+    _wait_online(recorder, bridge)
+    fan_state = f"{ROOT}/boiler/fan/state"
+    door_state = f"{ROOT}/boiler/door/state"
+
+    def values(topic: str) -> Callable[[list[Message]], list[Any]]:
+        return lambda ms: [m.json()["v"] for m in ms if m.topic == topic]
+
+    recorder.wait_for(lambda ms: values(fan_state)(ms)[-1:] == [False], what="fan off at start")
+    messages = recorder.wait_for(lambda ms: bool(values(door_state)(ms)), what="door state")
+    assert isinstance(values(door_state)(messages)[0], bool)
+    config = next(m.json() for m in messages if m.topic == _discovery(f"{BRIDGE}_boiler"))
+    assert config["cmps"]["fan"]["command_topic"] == f"{ROOT}/boiler/fan/set"
+    assert config["cmps"]["door"]["p"] == "binary_sensor"
+    assert config["cmps"]["door"]["device_class"] == "door"
+
+    recorder.publish(f"{ROOT}/boiler/fan/set", b"ON")
+    recorder.wait_for(lambda ms: values(fan_state)(ms)[-1:] == [True], what="fan on")
+    recorder.publish(f"{ROOT}/boiler/heater/set", b"ON")  # not configured: ignored
+    recorder.publish(f"{ROOT}/boiler/fan/set", b"OFF")
+    recorder.wait_for(lambda ms: values(fan_state)(ms)[-1:] == [False], what="fan off")
+    assert "unknown_output" in bridge.log
+
+
+def test_serial_sensor_on_a_pty(bridge: BridgeProcess, recorder: Recorder) -> None:
+    device = FakeSerialDevice()
+    try:
+        dust = {
+            "id": "workshop",
+            "sensors": [
+                {"id": "dust", "type": "serial", "port": device.path, "protocol": "sds011"}
+            ],
+        }
+        bridge.configure([dust])
+        bridge.start()
+        _wait_online(recorder, bridge)
+        device.stream(b"garbage" + sds011_frame(pm25=12.3, pm10=45.6), every=0.05)
+        pm25, pm10 = f"{ROOT}/workshop/dust_pm25/state", f"{ROOT}/workshop/dust_pm10/state"
+        messages = recorder.wait_for(
+            lambda ms: {pm25, pm10} <= {m.topic for m in ms}, what="PM2.5 and PM10 readings"
+        )
+    finally:
+        device.close()
+    assert next(m.json()["v"] for m in messages if m.topic == pm25) == 12.3
+    assert next(m.json()["v"] for m in messages if m.topic == pm10) == 45.6
+    config = next(m.json() for m in messages if m.topic == _discovery(f"{BRIDGE}_workshop"))
+    assert config["cmps"]["dust_pm25"]["device_class"] == "pm25"
