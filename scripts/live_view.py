@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -114,11 +115,26 @@ def _short(value: Any) -> str:
     return str(value)[:VALUE_WIDTH]
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
     parser.add_argument("--topic-root", default="iot_monitor")
+    parser.add_argument(
+        "--status-file",
+        type=Path,
+        action="append",
+        default=[],
+        help="show the last line of this file under the table (repeatable)",
+    )
     args = parser.parse_args()
 
     view = LiveView(args.topic_root)
@@ -136,7 +152,7 @@ def main() -> None:
     every = 1.0 if interactive else PLAIN_EVERY_S
     try:
         while not stop.wait(every):
-            text = view.render()
+            text = view.render() + "".join(f"\n{_last_line(p)}" for p in args.status_file)
             if interactive:
                 sys.stdout.write(f"{CLEAR}{text}\n(Ctrl-C stops)\n")
             else:

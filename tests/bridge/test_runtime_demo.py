@@ -40,6 +40,7 @@ def test_demo_shows_the_fleet_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         "IOT_MONITOR_DEMO_DIR": str(tmp_path / "demo"),
         "IOT_MONITOR_DEMO_PORT": str(free_port()),
         "IOT_MONITOR_DEMO_SECONDS": "60",  # a safety net: the test stops it long before
+        "IOT_MONITOR_DEMO_HA": "0",  # Home Assistant in the demo is tested with the integration
     }
     demo = subprocess.Popen(
         [str(DEMO)],
