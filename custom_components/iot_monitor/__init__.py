@@ -1,0 +1,35 @@
+"""The iot-monitor integration: rolling statistics for the sensors of Raspberry Pi bridges.
+
+The bridge's raw sensors reach Home Assistant through MQTT discovery; this integration
+reads the bridge's description and readings from the same broker and adds statistics,
+connectivity and the broker in use to the same devices.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components import mqtt
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+
+from .bridge import BridgeRuntime, IotMonitorConfigEntry
+from .const import DOMAIN
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: IotMonitorConfigEntry) -> bool:
+    """Set up one bridge: platforms first, so the retained description finds them listening."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_available")
+    runtime = BridgeRuntime(hass, entry)
+    entry.runtime_data = runtime
+    entry.async_on_unload(runtime.async_stop)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await runtime.async_start()
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: IotMonitorConfigEntry) -> bool:
+    """Unload the platforms; the runtime unsubscribes through ``async_on_unload``."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

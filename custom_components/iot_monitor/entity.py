@@ -1,0 +1,38 @@
+"""Base entity of the iot_monitor integration."""
+
+from __future__ import annotations
+
+from typing import override
+
+from homeassistant.helpers.entity import Entity
+
+from .bridge import BridgeRuntime, async_mqtt_device
+
+
+class IotMonitorEntity(Entity):
+    """An entity shown on the device that Home Assistant's MQTT discovery made for the bridge.
+
+    The raw sensors of a device come from MQTT discovery; this integration's entities join
+    them on the same device page by linking to that device (a device belongs to a single
+    config entry, so they do not register one of their own). If discovery has not created
+    the device yet, the runtime links the entity when it appears.
+    """
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, runtime: BridgeRuntime, device_identifier: str, unique_id: str) -> None:
+        self.runtime = runtime
+        self._attr_unique_id = unique_id
+        self.device_entry = async_mqtt_device(runtime.hass, device_identifier)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Unavailable while the bridge says it is offline, like its raw sensors."""
+        return self.runtime.online is not False
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self.runtime.async_add_listener(self.async_write_ha_state))

@@ -1,0 +1,256 @@
+"""Rolling statistics of the bridge's numeric sensors, and the broker the bridge uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import override
+
+from homeassistant.components.sensor import (
+    DEVICE_CLASS_STATE_CLASSES,
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+from homeassistant.util.enum import try_parse_enum
+
+from .bridge import (
+    BROKER_SENSOR_ID,
+    BridgeRuntime,
+    IotMonitorConfigEntry,
+    SensorTrack,
+    bridge_unique_id,
+    statistic_unique_id,
+)
+from .const import (
+    ENABLED_BY_DEFAULT,
+    STAT_COUNT,
+    STAT_MAX,
+    STAT_MEAN,
+    STAT_MIN,
+    STAT_RATE,
+    STAT_STDEV,
+)
+from .description import SensorDescription
+from .entity import IotMonitorEntity
+from .statistics import WindowResult
+
+PARALLEL_UPDATES = 0
+
+type NativeValue = StateType | date | datetime | Decimal
+type Measure = tuple[SensorDeviceClass | None, str | None]
+"""Device class and unit of a statistic, derived from its source sensor."""
+
+
+def _device_class(sensor: SensorDescription) -> SensorDeviceClass | None:
+    return try_parse_enum(SensorDeviceClass, sensor.device_class)
+
+
+def _as_source(sensor: SensorDescription) -> Measure:
+    return _device_class(sensor), sensor.unit
+
+
+def _spread(sensor: SensorDescription) -> Measure:
+    """A standard deviation is a difference: a temperature's is a temperature delta."""
+    device_class = _device_class(sensor)
+    if device_class is SensorDeviceClass.TEMPERATURE:
+        return SensorDeviceClass.TEMPERATURE_DELTA, sensor.unit
+    return None, sensor.unit
+
+
+def _per_minute(sensor: SensorDescription) -> Measure:
+    return None, f"{sensor.unit}/min" if sensor.unit else None
+
+
+def _dimensionless(_sensor: SensorDescription) -> Measure:
+    return None, None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatisticEntityDescription(SensorEntityDescription):
+    """One statistic of a window; completed per source sensor by ``describe``."""
+
+    value_fn: Callable[[WindowResult], float | int | None]
+    measure_fn: Callable[[SensorDescription], Measure]
+    source_precision: bool = True
+    always_measurement: bool = False
+    """Counts are measurements even when the source sensor has no state class."""
+
+
+STATISTICS: dict[str, StatisticEntityDescription] = {
+    description.key: description
+    for description in (
+        StatisticEntityDescription(
+            key=STAT_MEAN,
+            translation_key=STAT_MEAN,
+            value_fn=lambda result: result.mean,
+            measure_fn=_as_source,
+        ),
+        StatisticEntityDescription(
+            key=STAT_MIN,
+            translation_key=STAT_MIN,
+            value_fn=lambda result: result.min,
+            measure_fn=_as_source,
+        ),
+        StatisticEntityDescription(
+            key=STAT_MAX,
+            translation_key=STAT_MAX,
+            value_fn=lambda result: result.max,
+            measure_fn=_as_source,
+        ),
+        StatisticEntityDescription(
+            key=STAT_STDEV,
+            translation_key=STAT_STDEV,
+            value_fn=lambda result: result.stdev,
+            measure_fn=_spread,
+        ),
+        StatisticEntityDescription(
+            key=STAT_COUNT,
+            translation_key=STAT_COUNT,
+            value_fn=lambda result: result.count,
+            measure_fn=_dimensionless,
+            source_precision=False,
+            suggested_display_precision=0,
+            always_measurement=True,
+        ),
+        StatisticEntityDescription(
+            key=STAT_RATE,
+            translation_key=STAT_RATE,
+            value_fn=lambda result: result.rate_of_change,
+            measure_fn=_per_minute,
+            source_precision=False,
+        ),
+    )
+}
+
+BROKER = SensorEntityDescription(
+    key=BROKER_SENSOR_ID,
+    translation_key=BROKER_SENSOR_ID,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+def describe(
+    statistic: StatisticEntityDescription, sensor: SensorDescription
+) -> StatisticEntityDescription:
+    """The statistic's description for one source sensor: unit, classes, precision."""
+    device_class, unit = statistic.measure_fn(sensor)
+    state_class = (
+        SensorStateClass.MEASUREMENT
+        if statistic.always_measurement or sensor.state_class is not None
+        else None
+    )
+    if (
+        device_class is not None
+        and state_class is not None
+        and state_class not in DEVICE_CLASS_STATE_CLASSES.get(device_class, {state_class})
+    ):
+        device_class = None  # e.g. the mean of an energy total is no energy total
+    return replace(
+        statistic,
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        state_class=state_class,
+        suggested_display_precision=sensor.precision
+        if statistic.source_precision
+        else statistic.suggested_display_precision,
+        entity_category=EntityCategory.DIAGNOSTIC if sensor.diagnostic else None,
+        # The bridge's own health has many numeric diagnostics: their statistics are opt-in.
+        entity_registry_enabled_default=statistic.key in ENABLED_BY_DEFAULT
+        and not sensor.diagnostic,
+    )
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IotMonitorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the broker sensor, the statistics known now and those the bridge announces later."""
+    runtime = entry.runtime_data
+    async_add_entities([BrokerSensor(runtime)])
+
+    @callback
+    def async_add_statistics(tracks: Iterable[SensorTrack]) -> None:
+        async_add_entities(
+            StatisticSensor(runtime, track, describe(STATISTICS[statistic], track.sensor))
+            for track in tracks
+            for statistic in runtime.statistics
+        )
+
+    async_add_statistics(runtime.tracks.values())
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, runtime.signal_sensors_added, async_add_statistics)
+    )
+
+
+class RestoringSensor(IotMonitorEntity, RestoreSensor):
+    """Keeps the value from before a restart for as long as there is no live one."""
+
+    _restored: NativeValue = None
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        if last is not None and last.native_unit_of_measurement == self.native_unit_of_measurement:
+            self._restored = last.native_value
+
+
+class StatisticSensor(RestoringSensor):
+    """One statistic of one sensor's current window."""
+
+    entity_description: StatisticEntityDescription
+
+    def __init__(
+        self,
+        runtime: BridgeRuntime,
+        track: SensorTrack,
+        description: StatisticEntityDescription,
+    ) -> None:
+        super().__init__(
+            runtime,
+            track.identifier,
+            statistic_unique_id(
+                runtime.bridge_id, track.device_id, track.sensor.id, description.key
+            ),
+        )
+        self.entity_description = description
+        self._attr_translation_placeholders = {"sensor": track.sensor.name}
+        self._track = track
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self._track.async_add_listener(self.async_write_ha_state))
+
+    @property
+    @override
+    def native_value(self) -> NativeValue:
+        if (result := self._track.result) is None:
+            return self._restored
+        return self.entity_description.value_fn(result)
+
+
+class BrokerSensor(RestoringSensor):
+    """The broker the bridge is connected to (``host:port``), which changes on fail-over."""
+
+    entity_description = BROKER
+
+    def __init__(self, runtime: BridgeRuntime) -> None:
+        super().__init__(
+            runtime, runtime.bridge_identifier, bridge_unique_id(runtime.bridge_id, BROKER.key)
+        )
+
+    @property
+    @override
+    def native_value(self) -> NativeValue:
+        return self._restored if self.runtime.broker is None else self.runtime.broker

@@ -1,0 +1,152 @@
+"""Setting up, unloading and reloading a bridge's entry, and what its runtime does with input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from custom_components.iot_monitor.bridge import BridgeRuntime
+from custom_components.iot_monitor.const import DOMAIN, STAT_MEAN
+from tests.integration.bridge_entry import (
+    async_setup_bridge,
+    bridge_entry,
+    fire_reading,
+    fire_series,
+    statistic_entity_id,
+    subscribed_again,
+)
+from tests.integration.conftest import RetainedBroker
+from tests.support.bridge_fleet import FleetBridge
+
+DEVICE = "fleet_1"
+
+
+@pytest.fixture
+def bridge() -> FleetBridge:
+    return FleetBridge(count=1)
+
+
+@pytest.fixture
+async def published(
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+) -> RetainedBroker:
+    broker.publish_bridge(bridge)
+    await hass.async_block_till_done()
+    return broker
+
+
+def runtime_of(entry: object) -> BridgeRuntime:
+    runtime = getattr(entry, "runtime_data")  # noqa: B009 - typed by the assignment below
+    assert isinstance(runtime, BridgeRuntime)
+    return runtime
+
+
+async def test_setup_unload_and_reload(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    entry = await async_setup_bridge(hass, published, bridge)
+    assert entry.state is ConfigEntryState.LOADED
+    runtime = runtime_of(entry)
+    assert runtime.description is not None
+    assert runtime.description.device_count == 1
+    mean_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    state = hass.states.get(mean_id)
+    assert state is not None
+    assert state.state == STATE_UNAVAILABLE
+    # Unsubscribed: readings no longer reach the old runtime.
+    fire_reading(hass, bridge, DEVICE, "temperature", 21.0, 1000, 1)
+    await hass.async_block_till_done()
+    assert runtime.tracks[(DEVICE, "temperature")].accepted == 0
+
+    async with subscribed_again(hass, published, bridge):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    assert runtime_of(entry) is not runtime
+    state = hass.states.get(mean_id)
+    assert state is not None
+    assert state.state != STATE_UNAVAILABLE
+
+
+async def test_not_ready_without_mqtt(hass: HomeAssistant, bridge: FleetBridge) -> None:
+    entry = bridge_entry(bridge)
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "mqtt_not_available"
+    assert entry.error_reason_translation_domain == DOMAIN
+
+
+async def test_descriptions_that_do_not_fit_are_ignored(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """Garbage, and another bridge's description on this topic, change nothing."""
+    entry = await async_setup_bridge(hass, published, bridge)
+    runtime = runtime_of(entry)
+    before = {
+        e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+
+    async_fire_mqtt_message(hass, bridge.description_topic, "{not json")
+    async_fire_mqtt_message(hass, bridge.description_topic, json.dumps({"schema": 99}))
+    other = json.loads(FleetBridge(bridge_id="other-pi", count=3).description_payload())
+    async_fire_mqtt_message(hass, bridge.description_topic, json.dumps(other))
+    await hass.async_block_till_done()
+
+    after = {
+        e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    }
+    assert after == before
+    assert runtime.diagnostics()["faults"] == {"invalid_description": 2, "foreign_description": 1}
+    assert runtime.description is not None
+    assert runtime.description.id == bridge.bridge_id
+
+
+async def test_runtime_diagnostics(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """What the diagnostics download reads from the runtime."""
+    published.publish(bridge.topics.availability, "online")
+    entry = await async_setup_bridge(hass, published, bridge)
+    fire_series(hass, bridge, DEVICE, "humidity", [50.0, 51.0])
+    fire_reading(hass, bridge, DEVICE, "humidity", 49.0, 1000, 2)  # seq 2 again
+    fire_reading(hass, bridge, "bridge", "broker", "127.0.0.1:1883", 1000, 9)
+    await hass.async_block_till_done()
+
+    diagnostics = runtime_of(entry).diagnostics()
+    assert diagnostics["online"] is True
+    assert diagnostics["broker"] == "127.0.0.1:1883"
+    assert diagnostics["last_seen"] is not None
+    assert diagnostics["window"] == {
+        "kind": "tumbling",
+        "length_s": 10.0,
+        "lateness_s": 60.0,
+        "throttle_s": 1.0,
+        "statistics": ["mean", "min", "max", "stdev", "count", "rate_of_change"],
+    }
+    assert diagnostics["description"]["device_count"] == 1
+    assert diagnostics["description"]["devices"][DEVICE] == [
+        "temperature",
+        "humidity",
+        "battery",
+        "status",
+        "location",
+    ]
+    assert diagnostics["windows"][f"{DEVICE}/humidity"] == {
+        "accepted": 2,
+        "late": 0,
+        "duplicates": 1,
+        "result": None,  # the first 10 s window is not complete yet
+    }
+    assert f"{DEVICE}/status" not in diagnostics["windows"]
+    json.dumps(diagnostics)  # serialisable as it is

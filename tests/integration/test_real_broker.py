@@ -1,0 +1,151 @@
+"""End to end: a real Mosquitto, the real bridge process, Home Assistant's MQTT integration.
+
+No mocked MQTT here: Home Assistant's MQTT integration connects to the broker over TCP,
+creates the bridge's devices from its discovery, and this integration's statistics follow
+the simulated fleet's readings as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from homeassistant.components.mqtt.const import CONFIG_ENTRY_MINOR_VERSION, CONFIG_ENTRY_VERSION
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_ON
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.iot_monitor.bridge import bridge_unique_id, statistic_unique_id
+from custom_components.iot_monitor.const import (
+    CONF_LATENESS,
+    CONF_THROTTLE,
+    CONF_WINDOW_LENGTH,
+    DOMAIN,
+    STAT_MEAN,
+)
+from iot_monitor_bridge.protocol.discovery import device_identifier
+from tests.integration.bridge_entry import bridge_entry
+from tests.support.bridge_fleet import FleetBridge
+from tests.support.bridge_process import BridgeProcess
+from tests.support.mosquitto import MOSQUITTO, Mosquitto
+
+pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO), reason="mosquitto is not installed")
+
+BRIDGE = FleetBridge(bridge_id="real-pi", name="Real Pi", count=2)
+TIMEOUT_S = 30.0
+
+
+@pytest.fixture
+def mosquitto(socket_enabled: None, tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private broker; sockets are allowed to 127.0.0.1 only, which is where it listens."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def bridge_process(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[BridgeProcess]:
+    process = BridgeProcess(
+        tmp_path / "bridge",
+        mosquitto,
+        bridge={"id": BRIDGE.bridge_id, "name": BRIDGE.name},
+        health={"interval": 1},
+        devices=[{"id": "fleet", "simulate": {"count": BRIDGE.count, "rate_hz": 4, "seed": 3}}],
+    ).start()
+    yield process
+    assert process.stop() == 0, process.log
+    assert "Traceback" not in process.log, process.log
+
+
+async def async_wait_until(hass: HomeAssistant, condition: Callable[[], object], what: str) -> None:
+    """Re-check ``condition`` whenever a state changes, until it holds."""
+    changed = asyncio.Event()
+
+    @callback
+    def state_changed(_event: Event) -> None:
+        changed.set()
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, state_changed)
+    try:
+        async with asyncio.timeout(TIMEOUT_S):
+            while not condition():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+    finally:
+        unsubscribe()
+
+
+def number(hass: HomeAssistant, entity_id: str | None) -> float | None:
+    state = hass.states.get(entity_id) if entity_id else None
+    try:
+        return float(state.state) if state else None
+    except ValueError:
+        return None
+
+
+@pytest.mark.usefixtures("mock_hass_config")  # an empty configuration.yaml for MQTT to read
+async def test_statistics_from_a_real_bridge(
+    hass: HomeAssistant, mosquitto: Mosquitto, bridge_process: BridgeProcess
+) -> None:
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": mosquitto.host, "port": mosquitto.port},
+        version=CONFIG_ENTRY_VERSION,
+        minor_version=CONFIG_ENTRY_MINOR_VERSION,
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    entry = bridge_entry(BRIDGE, {CONF_WINDOW_LENGTH: 1.0, CONF_LATENESS: 1.0, CONF_THROTTLE: 0.2})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+
+    registry = er.async_get(hass)
+    mean_unique_id = statistic_unique_id(BRIDGE.bridge_id, "fleet_1", "temperature", STAT_MEAN)
+
+    def mean_id() -> str | None:
+        return registry.async_get_entity_id("sensor", DOMAIN, mean_unique_id)
+
+    await async_wait_until(hass, lambda: number(hass, mean_id()) is not None, "a first mean")
+    first = number(hass, mean_id())
+    await async_wait_until(hass, lambda: number(hass, mean_id()) != first, "the mean to move")
+    assert bridge_process.running
+
+    # The statistics sit on the device that MQTT discovery created from the bridge's config.
+    devices = dr.async_get(hass).async_get_devices(
+        identifiers={("mqtt", device_identifier(BRIDGE.bridge_id, "fleet_1"))}
+    )
+    assert len(devices) == 1
+    mean_entity = registry.async_get(mean_id() or "")
+    assert mean_entity is not None
+    assert mean_entity.device_id == devices[0].id
+    raw = registry.async_get_entity_id("sensor", "mqtt", "iot_monitor_real-pi_fleet_1_temperature")
+    assert raw is not None
+    assert registry.async_get(raw).device_id == devices[0].id  # type: ignore[union-attr]
+
+    # Connectivity and the broker in use, on the bridge's own device.
+    connectivity = registry.async_get_entity_id(
+        "binary_sensor", DOMAIN, bridge_unique_id(BRIDGE.bridge_id, "connectivity")
+    )
+    broker = registry.async_get_entity_id(
+        "sensor", DOMAIN, bridge_unique_id(BRIDGE.bridge_id, "broker")
+    )
+    assert connectivity is not None
+    assert broker is not None
+    expected_broker = f"{mosquitto.host}:{mosquitto.port}"
+    await async_wait_until(
+        hass,
+        lambda: getattr(hass.states.get(broker), "state", None) == expected_broker,
+        "the broker in use",
+    )
+    assert hass.states.get(connectivity).state == STATE_ON  # type: ignore[union-attr]
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()

@@ -1,0 +1,574 @@
+"""Statistics sensors and the broker sensor, fed the bridge's own description and readings."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+from unittest.mock import PropertyMock, patch
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.sensor import SensorStateClass
+from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    EntityCategory,
+)
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_mqtt_message,
+    mock_restore_cache_with_extra_data,
+)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.iot_monitor.bridge import BridgeRuntime, bridge_unique_id
+from custom_components.iot_monitor.const import (
+    ALL_STATISTICS,
+    CONF_LATENESS,
+    CONF_STATISTICS,
+    CONF_THROTTLE,
+    CONF_WINDOW_KIND,
+    CONF_WINDOW_LENGTH,
+    DOMAIN,
+    LOGGER,
+    STAT_COUNT,
+    STAT_MAX,
+    STAT_MEAN,
+    STAT_MIN,
+    STAT_RATE,
+    STAT_STDEV,
+)
+from custom_components.iot_monitor.description import SensorDescription
+from custom_components.iot_monitor.sensor import STATISTICS, describe
+from iot_monitor_bridge.protocol.discovery import device_identifier
+from tests.integration.bridge_entry import (
+    async_pass_throttle,
+    async_setup_bridge,
+    bridge_entry,
+    fire_reading,
+    fire_series,
+    statistic_entity_id,
+    subscribed_again,
+)
+from tests.integration.conftest import RetainedBroker
+from tests.support.bridge_fleet import FleetBridge
+
+DEVICE = "fleet_1"
+TEN_READINGS = [20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0]
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, including those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Home Assistant's serializer: registry ids and timestamps left out."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def bridge() -> FleetBridge:
+    """Two simulated devices keep the entity count small."""
+    return FleetBridge(count=2)
+
+
+@pytest.fixture
+async def published(
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+) -> RetainedBroker:
+    """The bridge's retained description and discovery are on the broker; MQTT has read them."""
+    broker.publish_bridge(bridge)
+    await hass.async_block_till_done()
+    return broker
+
+
+@pytest.fixture
+def options() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge, options: dict[str, Any]
+) -> MockConfigEntry:
+    """The bridge's entry, set up. Tests take ``freezer`` after it: MQTT subscribes in real time."""
+    return await async_setup_bridge(hass, published, bridge, options)
+
+
+def runtime_of(entry: MockConfigEntry) -> BridgeRuntime:
+    runtime: BridgeRuntime = entry.runtime_data
+    return runtime
+
+
+def mqtt_device(hass: HomeAssistant, bridge: FleetBridge, device_id: str) -> dr.DeviceEntry:
+    identifier = ("mqtt", device_identifier(bridge.bridge_id, device_id))
+    devices = dr.async_get(hass).async_get_devices(identifiers={identifier})
+    assert len(devices) == 1, devices
+    return devices[0]
+
+
+def own_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[er.RegistryEntry]:
+    return er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+
+
+def temperature(hass: HomeAssistant, bridge: FleetBridge, statistic: str) -> State:
+    state = hass.states.get(statistic_entity_id(hass, bridge, DEVICE, "temperature", statistic))
+    assert state is not None
+    return state
+
+
+async def test_statistics_entities_join_the_mqtt_devices(
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
+) -> None:
+    registry = er.async_get(hass)
+    device = mqtt_device(hass, bridge, DEVICE)
+    for statistic in ALL_STATISTICS:
+        entity_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", statistic)
+        entity = registry.async_get(entity_id)
+        assert entity is not None
+        assert entity.device_id == device.id
+        enabled = statistic in (STAT_MEAN, STAT_MIN, STAT_MAX)
+        assert (entity.disabled_by is None) is enabled, statistic
+
+    # Every numeric sensor has statistics; text, enum and location sensors have none.
+    numeric = {(d.id, s.id) for d in bridge.devices for s in d.sensors if s.kind == "numeric"}
+    means = {e.unique_id for e in own_entities(hass, entry) if e.unique_id.endswith("_mean")}
+    assert means == {f"{bridge.bridge_id}_{d}_{s}_mean" for d, s in numeric}
+    assert len(numeric) == 2 * 3 + 6 + 3
+
+    # Those of the bridge's own diagnostics are diagnostic and opt-in.
+    cpu = registry.async_get(statistic_entity_id(hass, bridge, "bridge", "cpu_usage", STAT_MEAN))
+    assert cpu is not None
+    assert cpu.entity_category is EntityCategory.DIAGNOSTIC
+    assert cpu.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert cpu.device_id == mqtt_device(hass, bridge, "bridge").id
+
+    # Devices belong to the MQTT integration: this one registers none of its own.
+    assert dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id) == []
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_statistics_of_one_device(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    bridge: FleetBridge,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Units and classes follow the source sensor; values after one complete window."""
+    for seq, sensor in enumerate(("temperature", "humidity", "battery")):
+        fire_series(hass, bridge, DEVICE, sensor, [*TEN_READINGS, 0.0], first_seq=seq * 100)
+    await async_pass_throttle(hass, freezer)
+
+    device = mqtt_device(hass, bridge, DEVICE)
+    entities = sorted(
+        (e for e in own_entities(hass, entry) if e.device_id == device.id),
+        key=lambda e: e.entity_id,
+    )
+    assert len(entities) == 3 * len(ALL_STATISTICS)
+    for entity in entities:
+        assert entity == snapshot(name=f"{entity.entity_id}-entry")
+        assert hass.states.get(entity.entity_id) == snapshot(name=f"{entity.entity_id}-state")
+
+
+async def test_tumbling_window_statistics(
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge, freezer: FrozenDateTimeFactory
+) -> None:
+    """The default 10 s tumbling window shows once a reading past its end arrives."""
+    fire_series(hass, bridge, DEVICE, "temperature", TEN_READINGS)
+    await async_pass_throttle(hass, freezer)
+    assert temperature(hass, bridge, STAT_MEAN).state == STATE_UNKNOWN
+
+    fire_reading(hass, bridge, DEVICE, "temperature", 99.0, 10_000, 11)
+    await async_pass_throttle(hass, freezer)
+    assert float(temperature(hass, bridge, STAT_MEAN).state) == pytest.approx(24.5)
+    assert float(temperature(hass, bridge, STAT_MIN).state) == 20.0
+    assert float(temperature(hass, bridge, STAT_MAX).state) == 29.0
+    mean = temperature(hass, bridge, STAT_MEAN)
+    assert mean.attributes[ATTR_UNIT_OF_MEASUREMENT] == "°C"
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "entry")
+@pytest.mark.parametrize(
+    "options", [{CONF_WINDOW_KIND: "sliding", CONF_WINDOW_LENGTH: 5.0, CONF_LATENESS: 0.0}]
+)
+async def test_sliding_window_statistics(
+    hass: HomeAssistant, bridge: FleetBridge, freezer: FrozenDateTimeFactory
+) -> None:
+    fire_series(hass, bridge, DEVICE, "temperature", TEN_READINGS)
+    await async_pass_throttle(hass, freezer)
+    # (4 s, 9 s]: the last five readings, 25..29, over 4 s of event time.
+    assert float(temperature(hass, bridge, STAT_MEAN).state) == pytest.approx(27.0)
+    assert float(temperature(hass, bridge, STAT_MIN).state) == 25.0
+    assert float(temperature(hass, bridge, STAT_MAX).state) == 29.0
+    assert int(temperature(hass, bridge, STAT_COUNT).state) == 5
+    assert float(temperature(hass, bridge, STAT_STDEV).state) == pytest.approx(1.5811388)
+    assert float(temperature(hass, bridge, STAT_RATE).state) == pytest.approx(60.0)
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    "options", [{CONF_WINDOW_LENGTH: 1.0, CONF_LATENESS: 0.0, CONF_THROTTLE: 1.0}]
+)
+async def test_throttled_writes_keep_the_last_value(
+    hass: HomeAssistant, bridge: FleetBridge, freezer: FrozenDateTimeFactory
+) -> None:
+    """At most one write per period; what arrived during it is written when it ends."""
+    entity_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
+    writes = async_capture_events(hass, "state_changed")
+
+    def mean_writes() -> list[str]:
+        return [e.data["new_state"].state for e in writes if e.data["entity_id"] == entity_id]
+
+    # Each reading completes the 1 s window of the one before it.
+    fire_series(hass, bridge, DEVICE, "temperature", [10.0, 20.0, 30.0, 40.0])
+    await hass.async_block_till_done()
+    assert mean_writes() == []  # the first reading was written at once: no window yet
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN
+
+    await async_pass_throttle(hass, freezer)
+    assert mean_writes() == ["30.0"]  # one write for three windows, the newest
+
+    fire_series(hass, bridge, DEVICE, "temperature", [50.0, 60.0], start_ms=4000, first_seq=5)
+    await hass.async_block_till_done()
+    assert mean_writes() == ["30.0"]  # still inside the period the trailing write started
+    await async_pass_throttle(hass, freezer)
+    assert mean_writes() == ["30.0", "50.0"]
+
+    await async_pass_throttle(hass, freezer)
+    assert mean_writes() == ["30.0", "50.0"]  # nothing new: no write
+
+
+async def test_late_and_duplicate_readings_are_counted_and_dropped(
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge, freezer: FrozenDateTimeFactory
+) -> None:
+    fire_series(hass, bridge, DEVICE, "temperature", TEN_READINGS, start_ms=100_000)
+    fire_reading(hass, bridge, DEVICE, "temperature", 99.0, 110_000, 11)
+    fire_reading(hass, bridge, DEVICE, "temperature", -50.0, 101_000, 2)  # seq already seen
+    fire_reading(hass, bridge, DEVICE, "temperature", -50.0, 30_000, 12)  # behind the watermark
+    fire_reading(hass, bridge, DEVICE, "temperature", 21.0, 100_500, 13)  # late, but in time
+    await async_pass_throttle(hass, freezer)
+
+    assert float(temperature(hass, bridge, STAT_MIN).state) == 20.0
+    assert float(temperature(hass, bridge, STAT_MEAN).state) == pytest.approx(266.0 / 11)
+    windows = runtime_of(entry).diagnostics()["windows"]
+    assert windows[f"{DEVICE}/temperature"] | {"result": None} == {
+        "accepted": 12,
+        "late": 1,
+        "duplicates": 1,
+        "result": None,
+    }
+    assert windows[f"{DEVICE}/temperature"]["result"]["count"] == 11
+
+
+async def test_bad_readings_are_counted_not_raised(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    bridge: FleetBridge,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = bridge.topics.state(DEVICE, "temperature")
+    for payload in (
+        "not json",
+        "[1, 2]",
+        '{"v": 21.0, "seq": 1}',
+        '{"v": 21.0, "ts": "1000", "seq": 1}',
+        '{"ts": 1000, "seq": 1}',
+    ):
+        async_fire_mqtt_message(hass, topic, payload)
+    for value in ("21.0", True, None, [21.0]):
+        fire_reading(hass, bridge, DEVICE, "temperature", value, 1000, 1)
+    async_fire_mqtt_message(hass, topic, '{"v": NaN, "ts": 1000, "seq": 1}')
+    async_fire_mqtt_message(hass, topic, '{"v": 1e999, "ts": 1000, "seq": 1}')
+    # Readings of sensors without statistics and of unknown ones are no fault.
+    fire_reading(hass, bridge, DEVICE, "status", "ok", 1000, 1)
+    fire_reading(hass, bridge, "fleet_99", "temperature", 21.0, 1000, 1)
+    await async_pass_throttle(hass, freezer)
+
+    runtime = runtime_of(entry)
+    assert runtime.diagnostics()["faults"] == {"invalid_reading": 5, "non_numeric": 6}
+    assert runtime.tracks[(DEVICE, "temperature")].accepted == 0
+    assert temperature(hass, bridge, STAT_MEAN).state == STATE_UNKNOWN
+    # Logged once per burst, not once per payload.
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("invalid_reading" in r.getMessage() for r in warnings) == 1
+    assert sum("non_numeric" in r.getMessage() for r in warnings) == 1
+
+    # Good readings still count afterwards.
+    fire_series(hass, bridge, DEVICE, "temperature", [*TEN_READINGS, 0.0], first_seq=10)
+    await async_pass_throttle(hass, freezer)
+    assert float(temperature(hass, bridge, STAT_MEAN).state) == pytest.approx(24.5)
+
+
+async def test_broker_sensor(
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
+) -> None:
+    unique_id = bridge_unique_id(bridge.bridge_id, "broker")
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
+    assert entity_id is not None
+    entity = er.async_get(hass).async_get(entity_id)
+    assert entity is not None
+    assert entity.entity_category is EntityCategory.DIAGNOSTIC
+    assert entity.device_id == mqtt_device(hass, bridge, "bridge").id
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN
+
+    fire_reading(hass, bridge, "bridge", "broker", "10.0.0.2:1883", 1000, 1)
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "10.0.0.2:1883"
+
+    fire_reading(hass, bridge, "bridge", "broker", 1883, 2000, 2)  # not host:port text
+    fire_reading(hass, bridge, "bridge", "broker", "10.0.0.3:1883", 3000, 3)
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "10.0.0.3:1883"
+    assert runtime_of(entry).diagnostics()["faults"] == {"invalid_broker": 1}
+
+
+async def test_last_values_restored(
+    hass: HomeAssistant,
+    published: RetainedBroker,
+    bridge: FleetBridge,
+    request: pytest.FixtureRequest,
+) -> None:
+    """After a restart the last statistics show until a new window completes."""
+    entry = bridge_entry(bridge)
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    entity_ids = {}
+    for statistic in (STAT_MEAN, STAT_MAX):
+        unique_id = f"{bridge.bridge_id}_{DEVICE}_temperature_{statistic}"
+        entity_ids[statistic] = registry.async_get_or_create(
+            "sensor", DOMAIN, unique_id, config_entry=entry, object_id_base=f"t_{statistic}"
+        ).entity_id
+    broker_id = registry.async_get_or_create(
+        "sensor", DOMAIN, bridge_unique_id(bridge.bridge_id, "broker"), config_entry=entry
+    ).entity_id
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(entity_ids[STAT_MEAN], "21.5"),
+                {"native_value": 21.5, "native_unit_of_measurement": "°C"},
+            ),
+            (  # stored under another unit: not shown as °C
+                State(entity_ids[STAT_MAX], "80.6"),
+                {"native_value": 80.6, "native_unit_of_measurement": "°F"},
+            ),
+            (
+                State(broker_id, "10.0.0.2:1883"),
+                {"native_value": "10.0.0.2:1883", "native_unit_of_measurement": None},
+            ),
+        ],
+    )
+    await async_setup_bridge(hass, published, bridge, entry=entry)
+
+    assert hass.states.get(entity_ids[STAT_MEAN]).state == "21.5"
+    assert hass.states.get(entity_ids[STAT_MAX]).state == STATE_UNKNOWN
+    assert hass.states.get(broker_id).state == "10.0.0.2:1883"
+
+    freezer: FrozenDateTimeFactory = request.getfixturevalue("freezer")  # after MQTT subscribed
+    fire_series(hass, bridge, DEVICE, "temperature", [*TEN_READINGS, 0.0])
+    await async_pass_throttle(hass, freezer)
+    assert float(hass.states.get(entity_ids[STAT_MEAN]).state) == pytest.approx(24.5)
+    assert float(hass.states.get(entity_ids[STAT_MAX]).state) == 29.0
+
+
+async def test_only_selected_statistics(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """Statistics deselected in the options lose their entities, enabled or not."""
+    entry = await async_setup_bridge(hass, published, bridge)
+    assert {e.unique_id.rsplit("_", 1)[-1] for e in own_entities(hass, entry)} >= {"stdev", "mean"}
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    async with subscribed_again(hass, published, bridge):  # reloaded, it reads it again
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_WINDOW_KIND: "tumbling",
+                CONF_WINDOW_LENGTH: 10,
+                CONF_LATENESS: 60,
+                CONF_STATISTICS: [STAT_MEAN, STAT_MAX],
+                CONF_THROTTLE: 1,
+            },
+        )
+    assert entry.options[CONF_STATISTICS] == [STAT_MEAN, STAT_MAX]
+    assert runtime_of(entry).statistics == (STAT_MEAN, STAT_MAX)  # reloaded with the options
+    remaining = {e.unique_id for e in own_entities(hass, entry)}
+    assert {
+        u for u in remaining if u.endswith(("_min", "_stdev", "_count", "_rate_of_change"))
+    } == set()
+    assert f"{bridge.bridge_id}_{DEVICE}_temperature_max" in remaining
+
+
+async def test_devices_and_sensors_come_and_go(
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker
+) -> None:
+    """A new description adds entities at once; a device that left takes its entities along."""
+    grown = FleetBridge(count=3)
+    published.publish_bridge(grown)
+    await hass.async_block_till_done()
+    for statistic in ALL_STATISTICS:
+        entity_id = statistic_entity_id(hass, grown, "fleet_3", "humidity", statistic)
+        entity = er.async_get(hass).async_get(entity_id)
+        assert entity is not None
+        assert entity.device_id == mqtt_device(hass, grown, "fleet_3").id
+    assert hass.states.get(statistic_entity_id(hass, grown, "fleet_3", "humidity", STAT_MEAN))
+    assert ("fleet_3", "battery") in runtime_of(entry).tracks
+
+    shrunk = FleetBridge(count=2)
+    published.publish(shrunk.description_topic, shrunk.description_payload())
+    await hass.async_block_till_done()
+    assert not [e for e in own_entities(hass, entry) if "_fleet_3_" in e.unique_id]
+    assert ("fleet_3", "battery") not in runtime_of(entry).tracks
+    assert [e for e in own_entities(hass, entry) if "_fleet_2_" in e.unique_id]
+
+
+async def test_entities_find_devices_discovered_later(
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+) -> None:
+    """Statistics can exist before MQTT discovery made the device; they join it when it does."""
+    broker.publish(bridge.description_topic, bridge.description_payload())
+    entry = await async_setup_bridge(hass, broker, bridge)
+    entity_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
+    entity = er.async_get(hass).async_get(entity_id)
+    assert entity is not None
+    assert entity.device_id is None
+
+    for topic, payload in bridge.discovery_payloads().items():
+        broker.publish(topic, payload)
+    await hass.async_block_till_done()
+    device = mqtt_device(hass, bridge, DEVICE)
+    assert er.async_get(hass).async_get(entity_id).device_id == device.id
+    disabled = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_STDEV)
+    assert er.async_get(hass).async_get(disabled).device_id == device.id
+    assert all(e.device_id is not None for e in own_entities(hass, entry))
+
+
+async def test_changed_sensor_reloads_the_entry(
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """A unit or class cannot change under an entity: the entry starts afresh with the new one."""
+    assert temperature(hass, bridge, STAT_MEAN).attributes[ATTR_DEVICE_CLASS] == "temperature"
+    runtime = runtime_of(entry)
+    description = json.loads(bridge.description_payload())
+    fleet_1 = next(d for d in description["devices"] if d["id"] == DEVICE)
+    fleet_1["sensors"][0]["device_class"] = None
+    async with subscribed_again(hass, published, bridge):
+        published.publish(bridge.description_topic, json.dumps(description))
+        await hass.async_block_till_done()
+
+    assert runtime_of(entry) is not runtime
+    mean = temperature(hass, bridge, STAT_MEAN)
+    assert ATTR_DEVICE_CLASS not in mean.attributes
+    assert mean.attributes[ATTR_UNIT_OF_MEASUREMENT] == "°C"
+
+
+def test_statistics_of_a_total_are_measurements() -> None:
+    """The mean of an energy total is no energy total: the class goes, the unit stays."""
+    energy = SensorDescription(
+        id="energy",
+        name="Energy",
+        kind="numeric",
+        unit="kWh",
+        device_class="energy",
+        state_class="total_increasing",
+        options=(),
+        precision=2,
+        diagnostic=False,
+        topic="iot_monitor/lab-pi/meter/energy/state",
+    )
+    mean = describe(STATISTICS[STAT_MEAN], energy)
+    assert mean.device_class is None
+    assert mean.native_unit_of_measurement == "kWh"
+    assert mean.state_class is SensorStateClass.MEASUREMENT
+    assert mean.suggested_display_precision == 2
+    rate = describe(STATISTICS[STAT_RATE], energy)
+    assert rate.native_unit_of_measurement == "kWh/min"
+    assert rate.suggested_display_precision is None
+    unitless = describe(STATISTICS[STAT_RATE], replace(energy, unit=None, state_class=None))
+    assert unitless.native_unit_of_measurement is None
+    assert unitless.state_class is None
+    count = describe(STATISTICS[STAT_COUNT], replace(energy, state_class=None))
+    assert count.state_class is SensorStateClass.MEASUREMENT  # counts always are
+
+
+async def test_sensors_come_and_go_on_a_device(
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """A sensor added to or removed from a device changes its entities without a reload."""
+    runtime = runtime_of(entry)
+    description = json.loads(bridge.description_payload())
+    fleet_1 = next(d for d in description["devices"] if d["id"] == DEVICE)
+    pressure = dict(fleet_1["sensors"][0]) | {
+        "id": "pressure",
+        "name": "Pressure",
+        "unit": "hPa",
+        "device_class": "pressure",
+        "topic": bridge.topics.state(DEVICE, "pressure"),
+    }
+    fleet_1["sensors"] = [s for s in fleet_1["sensors"] if s["id"] != "humidity"] + [pressure]
+    published.publish(bridge.description_topic, json.dumps(description))
+    await hass.async_block_till_done()
+
+    assert runtime_of(entry) is runtime
+    assert (DEVICE, "pressure") in runtime.tracks
+    assert (DEVICE, "humidity") not in runtime.tracks
+    mean = hass.states.get(statistic_entity_id(hass, bridge, DEVICE, "pressure", STAT_MEAN))
+    assert mean is not None
+    assert mean.attributes[ATTR_UNIT_OF_MEASUREMENT] == "hPa"
+    unique_ids = {e.unique_id for e in own_entities(hass, entry)}
+    assert not {u for u in unique_ids if u.startswith(f"{bridge.bridge_id}_{DEVICE}_humidity_")}
+    assert f"{bridge.bridge_id}_fleet_2_humidity_stdev" in unique_ids  # other devices keep theirs
+
+
+async def test_unavailable_while_the_bridge_is_offline(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    published: RetainedBroker,
+    bridge: FleetBridge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Like the bridge's raw sensors; logged once when it goes and once when it returns."""
+    caplog.set_level(logging.INFO, logger=LOGGER.name)
+    mean_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
+    broker_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, bridge_unique_id(bridge.bridge_id, "broker")
+    )
+    assert broker_id is not None
+
+    def states() -> tuple[str, str]:
+        mean, broker = hass.states.get(mean_id), hass.states.get(broker_id)
+        assert mean is not None
+        assert broker is not None
+        return mean.state, broker.state
+
+    assert states() == (STATE_UNKNOWN, STATE_UNKNOWN)  # nothing said yet: not known offline
+    for availability in ("online", "offline", "offline", "online"):
+        published.publish(bridge.topics.availability, availability)
+        await hass.async_block_till_done()
+        if availability == "offline":
+            assert states() == (STATE_UNAVAILABLE, STATE_UNAVAILABLE)
+    assert states() == (STATE_UNKNOWN, STATE_UNKNOWN)
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER.name]
+    assert messages.count(f"Bridge {bridge.bridge_id} is offline") == 1
+    assert messages.count(f"Bridge {bridge.bridge_id} is back online") == 1
