@@ -25,10 +25,15 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture(autouse=True)
 def immediate_mqtt_subscriptions() -> Iterator[None]:
-    """Subscribe without the MQTT client's batching delay (up to 0.5 s per subscription)."""
+    """(Un)subscribe without the MQTT client's batching delays (up to 0.5 s each).
+
+    An unsubscribe that is still cooling down when a test ends would otherwise leave a timer
+    behind, which the harness reports as lingering.
+    """
     with (
         patch("homeassistant.components.mqtt.client.INITIAL_SUBSCRIBE_COOLDOWN", 0.0),
         patch("homeassistant.components.mqtt.client.SUBSCRIBE_COOLDOWN", 0.0),
+        patch("homeassistant.components.mqtt.client.UNSUBSCRIBE_COOLDOWN", 0.0),
     ):
         yield
 
