@@ -47,8 +47,8 @@ class BridgeConnectivity(IotMonitorEntity, BinarySensorEntity):
     @property
     @override
     def available(self) -> bool:
-        """Always: being offline is what this entity reports."""
-        return True
+        """While MQTT is connected: the bridge being offline is what this entity reports."""
+        return self.runtime.listening
 
     @property
     @override

@@ -63,11 +63,12 @@ FAULT_LOG_QUIET_S: Final = 60.0
 
 
 def statistic_unique_id(bridge_id: str, device_id: str, sensor_id: str, statistic: str) -> str:
-    return f"{bridge_id}_{device_id}_{sensor_id}_{statistic}"
+    """Joined with ``/``, which bridge, device and sensor ids cannot contain: never ambiguous."""
+    return f"{bridge_id}/{device_id}/{sensor_id}/{statistic}"
 
 
 def bridge_unique_id(bridge_id: str, key: str) -> str:
-    return f"{bridge_id}_{key}"
+    return f"{bridge_id}/{key}"
 
 
 @callback
@@ -233,7 +234,11 @@ class BridgeRuntime:
         self.last_seen: datetime | None = None
         self.faults = FaultLog(f"bridge {self.bridge_id}")
         self._listeners: list[CALLBACK_TYPE] = []
-        self._unsubscribers: list[CALLBACK_TYPE] = []
+        # Read and followed in one go, so no change of MQTT's connection is missed.
+        self.mqtt_connected = mqtt.is_connected(hass)
+        self._unsubscribers: list[CALLBACK_TYPE] = [
+            mqtt.async_subscribe_connection_status(hass, self._async_mqtt_connection_changed)
+        ]
         self._offline_timer: CALLBACK_TYPE | None = None
 
     @property
@@ -247,7 +252,7 @@ class BridgeRuntime:
             for device in self.description.devices:
                 if device.is_bridge:
                     return device.identifier
-        return f"iot_monitor_{self.bridge_id}"
+        return f"iot_monitor/{self.bridge_id}"
 
     async def async_start(self) -> None:
         """Subscribe to the bridge; retained description and availability arrive at once."""
@@ -268,6 +273,15 @@ class BridgeRuntime:
                 await mqtt.async_subscribe(self.hass, f"{self.base_topic}/{suffix}", handler, 1)
             )
 
+    @property
+    def listening(self) -> bool:
+        """Whether what the bridge publishes can reach Home Assistant now.
+
+        Not while Home Assistant's MQTT client is disconnected; during shutdown the last
+        states stay, as those of the MQTT integration's entities do.
+        """
+        return self.mqtt_connected or self.hass.is_stopping
+
     @callback
     def async_stop(self) -> None:
         """Undo ``async_start``: unsubscribe, cancel timers, withdraw the repair issue."""
@@ -280,7 +294,7 @@ class BridgeRuntime:
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``listener`` when availability or the broker in use changes."""
+        """Call ``listener`` when availability, MQTT's connection or the broker in use changes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -288,6 +302,11 @@ class BridgeRuntime:
     def _async_notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+    @callback
+    def _async_mqtt_connection_changed(self, connected: bool) -> None:
+        self.mqtt_connected = connected
+        self._async_notify()
 
     @callback
     def _async_seen(self) -> None:

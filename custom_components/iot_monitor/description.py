@@ -142,7 +142,7 @@ def parse_description(payload: str | bytes) -> BridgeDescription:
     """Parse and check a description payload; raise ``InvalidDescription`` if it is not one."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
         raise InvalidDescription(f"not JSON: {err}") from None
     if not isinstance(data, dict):
         raise InvalidDescription("expected a JSON object")

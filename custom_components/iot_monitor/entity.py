@@ -29,8 +29,8 @@ class IotMonitorEntity(Entity):
     @property
     @override
     def available(self) -> bool:
-        """Unavailable while the bridge says it is offline, like its raw sensors."""
-        return self.runtime.online is not False
+        """Like the bridge's raw sensors: unavailable while it is offline or MQTT is down."""
+        return self.runtime.listening and self.runtime.online is not False
 
     @override
     async def async_added_to_hass(self) -> None:

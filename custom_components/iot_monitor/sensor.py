@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -237,7 +238,10 @@ class StatisticSensor(RestoringSensor):
     def native_value(self) -> NativeValue:
         if (result := self._track.result) is None:
             return self._restored
-        return self.entity_description.value_fn(result)
+        value = self.entity_description.value_fn(result)
+        # Readings near the float limit can spread or change beyond it; a sensor state
+        # must be finite.
+        return value if value is None or math.isfinite(value) else None
 
 
 class BrokerSensor(RestoringSensor):

@@ -46,6 +46,7 @@ def test_durations_accept_units() -> None:
         ("bogus: 1", "bogus: unknown key"),
         ("devices: [{id: Bad/Id, simulate: {}}]", "devices[0].id: string should match pattern"),
         ("devices: [{id: bridge, simulate: {}}]", "devices[0].id: 'bridge' is reserved"),
+        ("bridge: {id: kitchen_pi}", "bridge.id: string should match pattern"),
         ("devices: [{id: a, simulate: {}}, {id: a, simulate: {}}]", "devices: duplicate device id"),
         ("health: {interval: soon}", "health.interval: expected a duration"),
         ("devices: [\n  {id: a,\n", "config:3: invalid YAML"),
@@ -62,3 +63,8 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("http: {port: -1}\nmqtt: {keepalive: 0}\n")
     assert len(caught.value.problems) == 2
+
+
+def test_bridge_id_from_the_hostname_is_a_valid_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "Kitchen_Pi.local")
+    assert parse_config("").bridge.id == "kitchen-pi-local"

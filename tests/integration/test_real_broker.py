@@ -125,7 +125,7 @@ async def test_statistics_from_a_real_bridge(
     mean_entity = registry.async_get(mean_id() or "")
     assert mean_entity is not None
     assert mean_entity.device_id == devices[0].id
-    raw = registry.async_get_entity_id("sensor", "mqtt", "iot_monitor_real-pi_fleet_1_temperature")
+    raw = registry.async_get_entity_id("sensor", "mqtt", "iot_monitor/real-pi/fleet_1/temperature")
     assert raw is not None
     assert registry.async_get(raw).device_id == devices[0].id  # type: ignore[union-attr]
 

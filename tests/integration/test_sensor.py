@@ -32,7 +32,11 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.iot_monitor.bridge import BridgeRuntime, bridge_unique_id
+from custom_components.iot_monitor.bridge import (
+    BridgeRuntime,
+    bridge_unique_id,
+    statistic_unique_id,
+)
 from custom_components.iot_monitor.const import (
     ALL_STATISTICS,
     CONF_LATENESS,
@@ -151,8 +155,8 @@ async def test_statistics_entities_join_the_mqtt_devices(
 
     # Every numeric sensor has statistics; text, enum and location sensors have none.
     numeric = {(d.id, s.id) for d in bridge.devices for s in d.sensors if s.kind == "numeric"}
-    means = {e.unique_id for e in own_entities(hass, entry) if e.unique_id.endswith("_mean")}
-    assert means == {f"{bridge.bridge_id}_{d}_{s}_mean" for d, s in numeric}
+    means = {e.unique_id for e in own_entities(hass, entry) if e.unique_id.endswith("/mean")}
+    assert means == {statistic_unique_id(bridge.bridge_id, d, s, "mean") for d, s in numeric}
     assert len(numeric) == 2 * 3 + 6 + 3
 
     # Those of the bridge's own diagnostics are diagnostic and opt-in.
@@ -355,7 +359,7 @@ async def test_last_values_restored(
     registry = er.async_get(hass)
     entity_ids = {}
     for statistic in (STAT_MEAN, STAT_MAX):
-        unique_id = f"{bridge.bridge_id}_{DEVICE}_temperature_{statistic}"
+        unique_id = statistic_unique_id(bridge.bridge_id, DEVICE, "temperature", statistic)
         entity_ids[statistic] = registry.async_get_or_create(
             "sensor", DOMAIN, unique_id, config_entry=entry, object_id_base=f"t_{statistic}"
         ).entity_id
@@ -397,7 +401,7 @@ async def test_only_selected_statistics(
 ) -> None:
     """Statistics deselected in the options lose their entities, enabled or not."""
     entry = await async_setup_bridge(hass, published, bridge)
-    assert {e.unique_id.rsplit("_", 1)[-1] for e in own_entities(hass, entry)} >= {"stdev", "mean"}
+    assert {e.unique_id.rsplit("/", 1)[-1] for e in own_entities(hass, entry)} >= {"stdev", "mean"}
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     async with subscribed_again(hass, published, bridge):  # reloaded, it reads it again
@@ -415,9 +419,9 @@ async def test_only_selected_statistics(
     assert runtime_of(entry).statistics == (STAT_MEAN, STAT_MAX)  # reloaded with the options
     remaining = {e.unique_id for e in own_entities(hass, entry)}
     assert {
-        u for u in remaining if u.endswith(("_min", "_stdev", "_count", "_rate_of_change"))
+        u for u in remaining if u.endswith(("/min", "/stdev", "/count", "/rate_of_change"))
     } == set()
-    assert f"{bridge.bridge_id}_{DEVICE}_temperature_max" in remaining
+    assert statistic_unique_id(bridge.bridge_id, DEVICE, "temperature", STAT_MAX) in remaining
 
 
 async def test_devices_and_sensors_come_and_go(
@@ -438,9 +442,9 @@ async def test_devices_and_sensors_come_and_go(
     shrunk = FleetBridge(count=2)
     published.publish(shrunk.description_topic, shrunk.description_payload())
     await hass.async_block_till_done()
-    assert not [e for e in own_entities(hass, entry) if "_fleet_3_" in e.unique_id]
+    assert not [e for e in own_entities(hass, entry) if "/fleet_3/" in e.unique_id]
     assert ("fleet_3", "battery") not in runtime_of(entry).tracks
-    assert [e for e in own_entities(hass, entry) if "_fleet_2_" in e.unique_id]
+    assert [e for e in own_entities(hass, entry) if "/fleet_2/" in e.unique_id]
 
 
 async def test_entities_find_devices_discovered_later(
@@ -537,8 +541,10 @@ async def test_sensors_come_and_go_on_a_device(
     assert mean is not None
     assert mean.attributes[ATTR_UNIT_OF_MEASUREMENT] == "hPa"
     unique_ids = {e.unique_id for e in own_entities(hass, entry)}
-    assert not {u for u in unique_ids if u.startswith(f"{bridge.bridge_id}_{DEVICE}_humidity_")}
-    assert f"{bridge.bridge_id}_fleet_2_humidity_stdev" in unique_ids  # other devices keep theirs
+    assert not {u for u in unique_ids if u.startswith(f"{bridge.bridge_id}/{DEVICE}/humidity/")}
+    assert (
+        statistic_unique_id(bridge.bridge_id, "fleet_2", "humidity", "stdev") in unique_ids
+    )  # other devices keep theirs
 
 
 async def test_unavailable_while_the_bridge_is_offline(

@@ -31,6 +31,9 @@ DEFAULT_STATE_DIR = Path("/var/lib/iot-monitor")
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """Ids end up in MQTT topics and Home Assistant unique ids: lowercase, no slashes or wildcards."""
+BRIDGE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+"""A bridge id has no underscore: discovery object ids are ``<bridge>_<device>``, and only this
+keeps them unambiguous across bridges (bridge ``a`` + device ``b_c`` vs bridge ``a_b`` + ``c``)."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -66,12 +69,14 @@ class _Strict(BaseModel):
 
 
 def _slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     return slug[:64] or "iot-monitor"
 
 
 class BridgeSection(_Strict):
-    id: Identifier = Field(default_factory=lambda: _slug(socket.gethostname()))
+    id: Annotated[str, Field(pattern=BRIDGE_ID_PATTERN)] = Field(
+        default_factory=lambda: _slug(socket.gethostname())
+    )
     name: str | None = None
 
     @property

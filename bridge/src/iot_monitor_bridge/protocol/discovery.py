@@ -42,19 +42,27 @@ class BridgeInfo:
 
 
 def device_identifier(bridge_id: str, device_id: str) -> str:
-    """The Home Assistant device identifier (in the ``mqtt`` domain) of a device."""
+    """The Home Assistant device identifier (in the ``mqtt`` domain) of a device.
+
+    Parts are joined with ``/``, which no id may contain, so no two devices share one.
+    """
     if device_id == BRIDGE_DEVICE_ID:
-        return f"iot_monitor_{bridge_id}"
-    return f"iot_monitor_{bridge_id}_{device_id}"
+        return f"iot_monitor/{bridge_id}"
+    return f"iot_monitor/{bridge_id}/{device_id}"
 
 
 def object_id(bridge_id: str, device_id: str) -> str:
-    """The discovery object id of a device: one retained config topic per device."""
+    """The discovery object id of a device: one retained config topic per device.
+
+    Object ids allow only ``[A-Za-z0-9_-]``; bridge ids have no ``_``, so the first ``_``
+    separates the bridge from the device.
+    """
     return bridge_id if device_id == BRIDGE_DEVICE_ID else f"{bridge_id}_{device_id}"
 
 
 def unique_id(bridge_id: str, device_id: str, item_id: str) -> str:
-    return f"{device_identifier(bridge_id, device_id)}_{item_id}"
+    """The unique id of a sensor or output: ``iot_monitor/<bridge>/<device>/<item>``."""
+    return f"iot_monitor/{bridge_id}/{device_id}/{item_id}"
 
 
 def _sensor_component(info: BridgeInfo, device: DeviceSpec, sensor: SensorSpec) -> dict[str, Any]:
