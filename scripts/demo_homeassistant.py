@@ -1,8 +1,9 @@
 """Home Assistant for the demo: a config directory, onboarding, MQTT and the integration.
 
-Everything after start-up goes through Home Assistant's own HTTP APIs, as a person in the
-browser would: the onboarding API creates the demo user, the config-flow API sets up MQTT
-against the demo broker, and the bridge's MQTT discovery offers iot_monitor, which is confirmed.
+Before start-up, Home Assistant's own stores get the demo owner, onboarding marked done and
+the HTTP server on loopback. Everything after start-up goes through Home Assistant's HTTP APIs,
+as a person in the browser would: the login flow, the config-flow API to set up MQTT against
+the demo broker, and the bridge's MQTT discovery, which offers iot_monitor to confirm.
 
     python scripts/demo_homeassistant.py prepare CONFIG_DIR --port 8123
     python scripts/demo_homeassistant.py onboard --url http://127.0.0.1:8123 --broker-port 1883
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +25,7 @@ import aiohttp
 from homeassistant.auth import auth_manager_from_config
 from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.auth.providers import homeassistant as hass_auth
+from homeassistant.components.http.config import ConfData, HTTPConfigStore
 from homeassistant.config_entries import ConfigEntries
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -47,9 +48,6 @@ homeassistant:
   latitude: -6.2
   longitude: 106.8
   elevation: 8
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
 frontend:
 config:
 recorder:
@@ -63,11 +61,13 @@ logger:
 """
 
 
-async def create_owner(config_dir: Path) -> None:
-    """Create the demo owner and mark onboarding done, as the onboarding wizard would.
+async def configure(config_dir: Path, port: int) -> None:
+    """Create the demo owner, mark onboarding done and set the HTTP server, offline.
 
-    Done offline with Home Assistant's own auth store (like ``hass --script auth``), so the
-    wizard's extra integrations (weather, radio, text-to-speech) are not set up.
+    Done with Home Assistant's own stores (like ``hass --script auth``): the onboarding
+    wizard would also set up weather, radio and text-to-speech integrations, and HTTP settings
+    in YAML are a trial since 2026.10 that reverts (and restarts) after five minutes unless
+    confirmed in the UI. Stored as confirmed, the server listens on loopback only.
     """
     hass = HomeAssistant(str(config_dir))
     hass.config_entries = ConfigEntries(hass, {})
@@ -78,6 +78,13 @@ async def create_owner(config_dir: Path) -> None:
     provider = hass.auth.auth_providers[0]
     assert isinstance(provider, hass_auth.HassAuthProvider)
     await provider.async_initialize()
+    http = HTTPConfigStore(hass)
+    await http.async_set_pending(
+        ConfData(**{**http.default, "server_host": ["127.0.0.1"], "server_port": port})
+    )
+    if http.pending is not None:
+        await http.async_promote_pending()
+    await http.async_mark_yaml_migration_done()
     if not await hass.auth.async_get_users():
         await provider.async_add_auth(USERNAME, PASSWORD)
         user = await hass.auth.async_create_user("Demo", group_ids=[GROUP_ID_ADMIN])
@@ -89,16 +96,15 @@ async def create_owner(config_dir: Path) -> None:
 
 
 def prepare(config_dir: Path, port: int) -> None:
-    """Write the configuration, link the integration from this checkout, create the owner."""
+    """Write the configuration, link the integration from this checkout, set up the stores."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(CONFIGURATION.format(port=port))
+    (config_dir / "configuration.yaml").write_text(CONFIGURATION)
     components = config_dir / "custom_components"
     components.mkdir(exist_ok=True)
     link = components / "iot_monitor"
     if not link.is_symlink():
         link.symlink_to(REPO / "custom_components" / "iot_monitor")
-    if not (config_dir / ".storage" / "onboarding").exists():
-        asyncio.run(create_owner(config_dir))
+    asyncio.run(configure(config_dir, port))
 
 
 class Api:
@@ -253,4 +259,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -2,7 +2,8 @@
 
 ``python -m tests.support.mdns browse SERVICE_TYPE`` prints one JSON line per change seen
 by a python-zeroconf browser on 127.0.0.1 (``added``/``updated`` with the resolved TXT,
-port and addresses, ``removed``).
+port and addresses, ``removed``); ``text`` is the TXT record as received, in base64, so a
+reader can rebuild the service info exactly.
 
 ``python -m tests.support.mdns announce JSON`` registers the bridge's ``Announcer`` with the
 keyword arguments in JSON (``interfaces`` defaults to 127.0.0.1, ``broker`` to none), then
@@ -13,6 +14,7 @@ line after each step completes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import queue
 import subprocess
@@ -50,6 +52,7 @@ async def browse(service_type: str) -> None:
                 "server": info.server,
                 "addresses": info.parsed_addresses(),
                 "txt": info.decoded_properties,
+                "text": base64.b64encode(info.text).decode(),
             }
         )
 
@@ -100,7 +103,8 @@ class JsonLines:
         self.process = process
         self.seen: list[dict[str, Any]] = []
         self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -132,10 +136,11 @@ class JsonLines:
         self.process.stdin.flush()
 
     def close(self) -> None:
-        """Kill the peer if it is still running and reap it."""
+        """Kill the peer if it is still running, reap it and its reader thread."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
+        self._reader.join(timeout=10)
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
