@@ -8,8 +8,11 @@ One private Mosquitto serves every part of the run:
 2. bridge: the same N readings through the bridge's full path in this process
    (Reading -> spool append -> JSON payload -> publish -> PUBACK -> spool ack, commits
    with the default settings);
-3. memory: the real bridge (``python -m iot_monitor_bridge run``) with the 8 x 4 Hz fleet
-   and the health sensors for a while; its peak RSS (``VmHWM``).
+3. memory: the real bridge (``python -m iot_monitor_bridge run``) with the 8 x 4 Hz fleet,
+   the health sensors and the HTTP endpoint (``/health`` and ``/metrics`` fetched every
+   second, as a scraper would) for a while; its peak RSS (``VmHWM``). Once with zeroconf
+   off and once with it on (the default on a Pi: it announces over mDNS on this machine's
+   interfaces; ``--skip-zeroconf`` leaves that run out).
 
 Goals: bridge/baseline >= 0.7, peak RSS <= 40 MB. Results go to docs/performance.md.
 
@@ -31,6 +34,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig  # noqa: E402
+from iot_monitor_bridge.config import (  # noqa: E402
+    BrokerConfig,
+    HealthConfig,
+    MqttConfig,
+    SpoolConfig,
+)
 from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
 from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec  # noqa: E402
 from iot_monitor_bridge.protocol.discovery import BridgeInfo  # noqa: E402
@@ -56,6 +66,8 @@ DEVICES = 8
 SENSOR = SensorSpec("temperature", "Temperature", unit="°C")
 CHUNK = 50
 """Readings emitted per loop iteration in the bridge run, as drivers would between awaits."""
+SCRAPE_INTERVAL_S = 1.0
+"""How often the memory run fetches /health and /metrics (a Prometheus agent: 15 s)."""
 
 
 def _reading(n: int, ts_ms: int) -> Reading:
@@ -138,31 +150,56 @@ async def bridge_path(port: int, count: int, workdir: Path) -> float:
     return count / elapsed
 
 
-def peak_rss_mb(port: int, seconds: float, workdir: Path, zeroconf: bool) -> float:
-    """Peak RSS of the real bridge running the fleet and health sensors for ``seconds``."""
-    config = workdir / "bridge.yaml"
-    config.write_text(
+def memory_config(port: int, http_port: int, workdir: Path, zeroconf: bool) -> str:
+    """The memory run's configuration: defaults except what a private test needs."""
+    return (
         "bridge: {id: bench, name: Bench}\n"
         f"mqtt: {{brokers: [{{host: 127.0.0.1, port: {port}}}]}}\n"
-        f"http: {{port: {free_port()}, bind: 127.0.0.1}}\n"
+        f"http: {{port: {http_port}, bind: 127.0.0.1}}\n"
         f"zeroconf: {{enabled: {str(zeroconf).lower()}}}\n"
         f"state_dir: {workdir / 'state'}\n"
         "log_level: warning\n"
         "devices:\n  - {id: fleet, simulate: {count: 8, rate_hz: 4}}\n"
     )
+
+
+def peak_rss_mb(port: int, seconds: float, workdir: Path, zeroconf: bool) -> float:
+    """Peak RSS of the real bridge running the fleet, health and HTTP for ``seconds``."""
+    http_port = free_port()
+    workdir.mkdir()
+    config = workdir / "bridge.yaml"
+    config.write_text(memory_config(port, http_port, workdir, zeroconf))
     process = subprocess.Popen(
         [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(config)]
     )
     status = Path(f"/proc/{process.pid}/status")
-    peak_kb = 0
+    served = 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:  # "peak while running for this long": sampling is it
-        time.sleep(0.5)
-        peak_kb = max(peak_kb, _vm_hwm_kb(status))
+    while time.monotonic() < deadline:
+        time.sleep(SCRAPE_INTERVAL_S)
+        served += _scrape(http_port)
+    peak_kb = _vm_hwm_kb(status)  # the kernel keeps the peak: one read at the end is enough
     process.send_signal(signal.SIGTERM)
     if process.wait(30) != 0:
         raise RuntimeError(f"the bridge exited with {process.returncode}")
+    if not served:
+        raise RuntimeError("the bridge's HTTP endpoint never answered")
     return peak_kb / 1024
+
+
+def _scrape(http_port: int) -> int:
+    """Fetch /health and /metrics; how many of the two were served."""
+    served = 0
+    for page in ("/health", "/metrics"):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{page}", timeout=5) as reply:
+                reply.read()
+        except urllib.error.HTTPError:  # 503 from /health while no broker is connected
+            pass
+        except OSError:  # not listening yet
+            continue
+        served += 1
+    return served
 
 
 def _vm_hwm_kb(status: Path) -> int:
@@ -183,9 +220,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="medians over this many rounds")
     parser.add_argument("--rss-seconds", type=float, default=20.0)
     parser.add_argument(
-        "--zeroconf",
+        "--skip-zeroconf",
         action="store_true",
-        help="announce over mDNS during the memory run (as on a Pi; sends multicast here)",
+        help="leave out the memory run with zeroconf on (it sends mDNS multicast here)",
     )
     args = parser.parse_args()
     runs: dict[str, list[float]] = {"paho defaults": [], "paho unlimited": [], "bridge": []}
@@ -201,7 +238,12 @@ def main() -> None:
                 runs["bridge"].append(
                     asyncio.run(bridge_path(broker.port, args.messages, spool_dir))
                 )
-            rss = peak_rss_mb(broker.port, args.rss_seconds, workdir, args.zeroconf)
+            rss = {
+                zeroconf: peak_rss_mb(
+                    broker.port, args.rss_seconds, workdir / f"memory-zeroconf-{zeroconf}", zeroconf
+                )
+                for zeroconf in ((False,) if args.skip_zeroconf else (False, True))
+            }
         finally:
             broker.kill()
     medians = {name: statistics.median(values) for name, values in runs.items()}
@@ -221,11 +263,15 @@ def main() -> None:
     print(
         f"ratio, bridge / faster baseline:         {medians['bridge'] / base:7.2f}   (goal >= 0.7)"
     )
-    zeroconf = "with" if args.zeroconf else "without"
     print(
-        f"peak RSS, 8 x 4 Hz fleet + health, {args.rss_seconds:.0f} s, {zeroconf} zeroconf: "
-        f"{rss:.1f} MB (goal <= 40)"
+        f"peak RSS (VmHWM) of the bridge, {args.rss_seconds:.0f} s with the 8 x 4 Hz fleet, "
+        f"health every {HealthConfig().interval:.0f} s, "
+        f"/health and /metrics fetched every {SCRAPE_INTERVAL_S:.0f} s:"
     )
+    for zeroconf, megabytes in rss.items():
+        label = "zeroconf on (a Pi's default)" if zeroconf else "zeroconf off"
+        goal = "" if zeroconf else "   (goal <= 40)"
+        print(f"  {label:40s} {megabytes:7.1f} MB{goal}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,5 @@
 """iot-monitor bridge: Raspberry Pi sensors to MQTT with Home Assistant discovery."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("iot-monitor-bridge")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+__version__ = "0.1.0"
+"""Written here only: the package metadata takes it from this line (``[tool.hatch.version]``),
+so the daemon knows its version without loading ``importlib.metadata``."""
