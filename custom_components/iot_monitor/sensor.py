@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import override
+from typing import Any, Final, override
 
 from homeassistant.components.sensor import (
     DEVICE_CLASS_STATE_CLASSES,
@@ -46,6 +46,10 @@ from .statistics import WindowResult
 
 PARALLEL_UPDATES = 0
 
+ATTR_WINDOW_START: Final = "window_start"
+ATTR_WINDOW_END: Final = "window_end"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
 type NativeValue = StateType | date | datetime | Decimal
 type Measure = tuple[SensorDeviceClass | None, str | None]
 """Device class and unit of a statistic, derived from its source sensor."""
@@ -73,6 +77,17 @@ def _per_minute(sensor: SensorDescription) -> Measure:
 
 def _dimensionless(_sensor: SensorDescription) -> Measure:
     return None, None
+
+
+def _utc_iso(epoch_ms: int) -> str | None:
+    """Epoch milliseconds as ISO 8601 in UTC, exactly; ``None`` past the year 9999.
+
+    A bridge whose clock is far off must not break the entity.
+    """
+    try:
+        return (_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat()
+    except OverflowError:
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,6 +225,8 @@ class StatisticSensor(RestoringSensor):
     """One statistic of one sensor's current window."""
 
     entity_description: StatisticEntityDescription
+    # They change with every window: recording them would store a new attribute set each time.
+    _unrecorded_attributes = frozenset({ATTR_WINDOW_START, ATTR_WINDOW_END})
 
     def __init__(
         self,
@@ -242,6 +259,20 @@ class StatisticSensor(RestoringSensor):
         # Readings near the float limit can spread or change beyond it; a sensor state
         # must be finite.
         return value if value is None or math.isfinite(value) else None
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The span of event time the value covers; none before the first window since loading.
+
+        Tumbling windows cover ``[start, end)``, the sliding window ``(start, end]``.
+        """
+        if (result := self._track.result) is None:
+            return None
+        return {
+            ATTR_WINDOW_START: _utc_iso(result.start_ms),
+            ATTR_WINDOW_END: _utc_iso(result.end_ms),
+        }
 
 
 class BrokerSensor(RestoringSensor):

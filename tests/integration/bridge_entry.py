@@ -1,4 +1,4 @@
-"""Set up a bridge's config entry and feed it readings, for the runtime and platform tests."""
+"""Set up a bridge's config entry, feed it readings and find what it made, for the HA tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -16,23 +17,49 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.iot_monitor.bridge import statistic_unique_id
-from custom_components.iot_monitor.const import CONF_BRIDGE_ID, CONF_TOPIC_ROOT, DOMAIN
+from custom_components.iot_monitor.bridge import (
+    BridgeRuntime,
+    bridge_unique_id,
+    statistic_unique_id,
+)
+from custom_components.iot_monitor.const import (
+    CONF_BRIDGE_ID,
+    CONF_LATENESS,
+    CONF_TOPIC_ROOT,
+    CONF_WINDOW_KIND,
+    CONF_WINDOW_LENGTH,
+    DOMAIN,
+)
 from iot_monitor_bridge.model import JsonValue, Reading
+from iot_monitor_bridge.protocol.discovery import device_identifier
 from iot_monitor_bridge.protocol.payloads import encode_reading
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
+T0_MS = 1_795_852_800_000
+"""2026-11-28T08:00:00Z: an event time for tests whose readings must look current."""
 
-def bridge_entry(bridge: FleetBridge, options: dict[str, Any] | None = None) -> MockConfigEntry:
-    """The config entry the config flow makes for ``bridge``."""
-    return MockConfigEntry(
+SLIDING_5S: dict[str, Any] = {
+    CONF_WINDOW_KIND: "sliding",
+    CONF_WINDOW_LENGTH: 5.0,
+    CONF_LATENESS: 0.0,
+}
+"""Options for a 5 s sliding window without lateness: every reading updates the statistics."""
+
+
+def add_bridge_entry(
+    hass: HomeAssistant, bridge: FleetBridge, options: dict[str, Any] | None = None, **data: str
+) -> MockConfigEntry:
+    """The config entry the config flow makes for ``bridge`` (``data`` added), not set up yet."""
+    entry = MockConfigEntry(
         domain=DOMAIN,
         title=bridge.name,
         unique_id=bridge.bridge_id,
-        data={CONF_BRIDGE_ID: bridge.bridge_id, CONF_TOPIC_ROOT: bridge.topic_root},
-        options=options or {},
+        data={CONF_BRIDGE_ID: bridge.bridge_id, CONF_TOPIC_ROOT: bridge.topic_root} | data,
+        options=dict(options or {}),  # a copy: tests share option dicts such as SLIDING_5S
     )
+    entry.add_to_hass(hass)
+    return entry
 
 
 async def async_setup_bridge(
@@ -44,8 +71,7 @@ async def async_setup_bridge(
 ) -> MockConfigEntry:
     """Set up the bridge's entry; return once the broker replayed what it retains."""
     if entry is None:
-        entry = bridge_entry(bridge, options)
-        entry.add_to_hass(hass)
+        entry = add_bridge_entry(hass, bridge, options)
     async with subscribed_again(hass, broker, bridge):
         assert await hass.config_entries.async_setup(entry.entry_id)
     return entry
@@ -107,10 +133,44 @@ async def async_pass_throttle(
     await hass.async_block_till_done()
 
 
+def runtime_of(entry: MockConfigEntry) -> BridgeRuntime:
+    """The runtime of a loaded entry."""
+    runtime = entry.runtime_data
+    assert isinstance(runtime, BridgeRuntime)
+    return runtime
+
+
+def own_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[er.RegistryEntry]:
+    return er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+
+
+def entity_id_of(hass: HomeAssistant, platform: str, unique_id: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert entity_id is not None, f"no {platform} entity for {unique_id}"
+    return entity_id
+
+
 def statistic_entity_id(
     hass: HomeAssistant, bridge: FleetBridge, device_id: str, sensor_id: str, statistic: str
 ) -> str:
     unique_id = statistic_unique_id(bridge.bridge_id, device_id, sensor_id, statistic)
-    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
-    assert entity_id is not None, f"no entity for {unique_id}"
-    return entity_id
+    return entity_id_of(hass, "sensor", unique_id)
+
+
+def bridge_entity_id(hass: HomeAssistant, bridge: FleetBridge, platform: str, key: str) -> str:
+    """An entity about the bridge itself: ``connectivity`` or ``broker``."""
+    return entity_id_of(hass, platform, bridge_unique_id(bridge.bridge_id, key))
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+def mqtt_device(hass: HomeAssistant, bridge: FleetBridge, device_id: str) -> dr.DeviceEntry:
+    """The device MQTT discovery made for one of the bridge's devices (exactly one)."""
+    identifier = ("mqtt", device_identifier(bridge.bridge_id, device_id))
+    devices = dr.async_get(hass).async_get_devices(identifiers={identifier})
+    assert len(devices) == 1, devices
+    return devices[0]

@@ -1,26 +1,39 @@
-"""Fixtures shared by the Home Assistant tests: custom integrations on, a broker with memory."""
+"""Fixtures shared by the Home Assistant tests: custom integrations on, a broker with memory,
+a bridge whose retained topics are on it, and that bridge's entry set up."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
+import logging
 from collections.abc import Iterator
 from typing import Any
-from unittest.mock import MagicMock, Mock, patch
+from unittest.mock import MagicMock, Mock, PropertyMock, patch
 
 import pytest
 from homeassistant.core import HomeAssistant
-from paho.mqtt.client import topic_matches_sub
-from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 # Home Assistant's loader finds custom integrations only among packages already imported.
 from custom_components.iot_monitor.const import DOMAIN  # noqa: F401
+from tests.integration.bridge_entry import async_setup_bridge
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
+
+# The harness logs every SQL statement of the recorder; from its thread that reaches the
+# terminal, and says nothing about this integration.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load custom_components/iot_monitor."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Let Home Assistant load custom_components/iot_monitor.
+
+    That needs ``hass``; a test with ``recorder_mock`` gets its recorder first, since the
+    recorder's database must be prepared before ``hass`` starts.
+    """
+    if "recorder_mock" in request.fixturenames:
+        request.getfixturevalue("recorder_mock")
+    request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture(autouse=True)
@@ -54,68 +67,6 @@ def mqtt_client_mock(mqtt_client_mock: MagicMock) -> MagicMock:
     return mqtt_client_mock
 
 
-class RetainedBroker:
-    """The part of a broker the mocked MQTT client leaves out: retained messages.
-
-    A broker replays the retained messages matching a new subscription right after
-    acknowledging it, and Home Assistant resubscribes whenever something subscribes, so
-    flows and the runtime read retained descriptions here as they would from Mosquitto.
-    """
-
-    def __init__(self, hass: HomeAssistant, client: MagicMock) -> None:
-        self.hass = hass
-        self.retained: dict[str, str] = {}
-        self.subscriptions: Counter[str] = Counter()
-        """How often Home Assistant subscribed to each topic filter at the broker."""
-        self._waiters: list[tuple[str, int, asyncio.Future[None]]] = []
-        acknowledge = client.subscribe.side_effect
-
-        def subscribe(topics: str | list[tuple[str, Any]], qos: int = 0, **kwargs: Any) -> Any:
-            result = acknowledge(topics, qos, **kwargs)
-            filters = [topics] if isinstance(topics, str) else [topic for topic, _ in topics]
-            for topic, payload in self.retained.items():
-                if any(topic_matches_sub(topic_filter, topic) for topic_filter in filters):
-                    hass.loop.call_soon(async_fire_mqtt_message, hass, topic, payload, 1, True)
-            self.subscriptions.update(filters)
-            for topic_filter, times, waiter in self._waiters:
-                if self.subscriptions[topic_filter] >= times and not waiter.done():
-                    hass.loop.call_soon(waiter.set_result, None)
-            return result
-
-        client.subscribe.side_effect = subscribe
-
-    def publish(self, topic: str, payload: str, *, retain: bool = True) -> None:
-        """Publish as a client would: an empty retained payload clears the retained one."""
-        if retain and payload:
-            self.retained[topic] = payload
-        elif retain:
-            self.retained.pop(topic, None)
-        if "mqtt" in self.hass.data:  # current subscribers get it live, without the retain flag
-            async_fire_mqtt_message(self.hass, topic, payload, 1, False)
-
-    def publish_bridge(self, bridge: FleetBridge) -> None:
-        """What a running bridge keeps retained: its description and its discovery configs."""
-        self.publish(bridge.description_topic, bridge.description_payload())
-        for topic, payload in bridge.discovery_payloads().items():
-            self.publish(topic, payload)
-
-    async def wait_for_subscription(self, topic_filter: str, times: int = 1) -> None:
-        """Until Home Assistant has subscribed to ``topic_filter`` ``times`` times in all.
-
-        Counting, rather than waiting for the next subscription, leaves no race with
-        subscriptions made before the call (a reload subscribes again: ``times=2``).
-        """
-        if self.subscriptions[topic_filter] >= times:
-            return
-        waiter = self.hass.loop.create_future()
-        entry = (topic_filter, times, waiter)
-        self._waiters.append(entry)
-        try:
-            await waiter
-        finally:
-            self._waiters.remove(entry)
-
-
 @pytest.fixture
 def broker(hass: HomeAssistant, mqtt_client_mock: MagicMock) -> RetainedBroker:
     """A broker with retained messages behind the mocked MQTT client.
@@ -128,5 +79,51 @@ def broker(hass: HomeAssistant, mqtt_client_mock: MagicMock) -> RetainedBroker:
 
 @pytest.fixture
 def bridge() -> FleetBridge:
-    """The default bridge: its own device plus the 8 simulated devices of the brief."""
-    return FleetBridge()
+    """The bridge under test: its own device plus one simulated device, which keeps entity
+    counts and snapshots small (``FleetBridge()`` has the brief's 8)."""
+    return FleetBridge(count=1)
+
+
+@pytest.fixture
+def described(
+    broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+) -> RetainedBroker:
+    """MQTT is set up and the broker retains the bridge's description, not its discovery
+    configs: what the config flow reads, but no MQTT devices yet."""
+    broker.publish_description(bridge)
+    return broker
+
+
+@pytest.fixture
+async def published(
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+) -> RetainedBroker:
+    """The bridge's retained description and discovery are on the broker; MQTT has read them."""
+    broker.publish_bridge(bridge)
+    await hass.async_block_till_done()
+    return broker
+
+
+@pytest.fixture
+def options() -> dict[str, Any]:
+    """The options of ``entry``; parametrize a test with ``options`` to change them."""
+    return {}
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge, options: dict[str, Any]
+) -> MockConfigEntry:
+    """The bridge's entry, set up. Tests take ``freezer`` after it: MQTT subscribes in real time."""
+    return await async_setup_bridge(hass, published, bridge, options)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, including those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield

@@ -41,9 +41,12 @@ from custom_components.iot_monitor.const import (
     WINDOW_SLIDING,
     ZEROCONF_TYPE,
 )
-from tests.integration.bridge_entry import async_setup_bridge
-from tests.integration.conftest import RetainedBroker
+from tests.integration.bridge_entry import add_bridge_entry, async_setup_bridge
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
+
+MOVED = FleetBridge(topic_root="site/lab")
+"""A bridge outside the default topic root, where MQTT discovery does not look."""
 
 
 @pytest.fixture(autouse=True)
@@ -104,23 +107,17 @@ def mqtt_info(topic: str, payload: str | bytes) -> MqttServiceInfo:
     )
 
 
-def configured_entry(hass: HomeAssistant, bridge: FleetBridge, **data: str) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=bridge.name,
-        unique_id=bridge.bridge_id,
-        data={CONF_BRIDGE_ID: bridge.bridge_id, CONF_TOPIC_ROOT: bridge.topic_root} | data,
-    )
-    entry.add_to_hass(hass)
-    return entry
-
-
 async def start(hass: HomeAssistant, source: str, data: Any = None) -> FlowResult[Any, Any]:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": source}, data=data
     )
     await assert_translated(hass, result)
     return result
+
+
+def suggested_values(result: FlowResult[Any, Any]) -> dict[str, Any]:
+    """What the form's fields show when it opens."""
+    return {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
 
 
 async def submit(
@@ -134,14 +131,12 @@ async def submit(
 # Zeroconf
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.parametrize("bridge", [MOVED])
+@pytest.mark.usefixtures("described")
 async def test_zeroconf_shows_name_and_device_count_then_creates_entry(
-    hass: HomeAssistant, broker: RetainedBroker
+    hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
     """A bridge outside the default topic root, which only zeroconf can find."""
-    bridge = FleetBridge(topic_root="site/lab")
-    broker.publish(bridge.description_topic, bridge.description_payload())
-
     result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(bridge))
 
     assert result["type"] is FlowResultType.FORM
@@ -170,7 +165,7 @@ async def test_zeroconf_shows_name_and_device_count_then_creates_entry(
 async def test_zeroconf_updates_a_configured_bridge_instead_of_adding_it_again(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    entry = configured_entry(hass, bridge, **{CONF_HOST: "192.168.1.7"})
+    entry = add_bridge_entry(hass, bridge, **{CONF_HOST: "192.168.1.7"})
 
     moved = zeroconf_info(bridge, topic_root="moved")
     result = await start(hass, SOURCE_ZEROCONF, moved)
@@ -207,7 +202,7 @@ async def test_zeroconf_aborts_on_a_record_that_names_no_usable_bridge(
 async def test_zeroconf_without_a_topic_root_uses_the_default(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    entry = configured_entry(hass, bridge, **{CONF_TOPIC_ROOT: "elsewhere"})
+    entry = add_bridge_entry(hass, bridge, **{CONF_TOPIC_ROOT: "elsewhere"})
 
     result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(bridge, topic_root=""))
 
@@ -263,20 +258,18 @@ async def test_zeroconf_names_the_broker_when_the_description_is_not_on_ours(
 async def test_zeroconf_aborts_on_a_description_it_cannot_use(
     hass: HomeAssistant, broker: RetainedBroker, payload: str
 ) -> None:
-    bridge = FleetBridge(topic_root="site/lab")
-    broker.publish(bridge.description_topic, payload)
+    broker.publish(MOVED.description_topic, payload)
 
-    result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(bridge))
+    result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(MOVED))
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_discovery_info"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("described")
 async def test_a_bridge_found_by_mqtt_and_zeroconf_is_offered_once(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    broker.publish(bridge.description_topic, bridge.description_payload())
     await hass.async_block_till_done()
 
     result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(bridge))
@@ -291,11 +284,10 @@ async def test_a_bridge_found_by_mqtt_and_zeroconf_is_offered_once(
 
 
 async def test_mqtt_discovery_of_a_retained_description_offers_the_bridge(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MagicMock
+    hass: HomeAssistant, described: RetainedBroker
 ) -> None:
     """The manifest's ``mqtt`` topic makes the MQTT integration start the flow."""
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    await broker.wait_for_subscription(DESCRIPTION_SUBSCRIPTION)
+    await described.wait_for_subscription(DESCRIPTION_SUBSCRIPTION)
     await hass.async_block_till_done()
 
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -338,7 +330,7 @@ async def test_mqtt_discovery_aborts_on_an_invalid_description(
 async def test_mqtt_discovery_accepts_a_bytes_payload_and_updates_a_configured_bridge(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    entry = configured_entry(hass, bridge, **{CONF_TOPIC_ROOT: "old_root"})
+    entry = add_bridge_entry(hass, bridge, **{CONF_TOPIC_ROOT: "old_root"})
     payload = bridge.description_payload().encode()
 
     result = await start(hass, SOURCE_MQTT, mqtt_info(bridge.description_topic, payload))
@@ -357,9 +349,9 @@ async def test_user_picks_one_of_the_bridges_seen_on_mqtt(
     configured = FleetBridge(bridge_id="configured", name="Configured")
     other = FleetBridge(bridge_id="barn", name="Barn", count=2)
     for seen in (bridge, configured, other):
-        broker.publish(seen.description_topic, seen.description_payload())
+        broker.publish_description(seen)
     broker.publish("iot_monitor/garbage/description", "not json")
-    configured_entry(hass, configured)
+    add_bridge_entry(hass, configured)
 
     result = await start(hass, SOURCE_USER)
 
@@ -387,7 +379,7 @@ async def test_user_types_a_bridge_under_another_topic_root(
     hass: HomeAssistant, broker: RetainedBroker
 ) -> None:
     bridge = FleetBridge(bridge_id="barn", name="Barn", topic_root="farm/sensors")
-    broker.publish(bridge.description_topic, bridge.description_payload())
+    broker.publish_description(bridge)
 
     result = await start(hass, SOURCE_USER)
     assert result["description_placeholders"] == {"seen": "0"}
@@ -399,12 +391,10 @@ async def test_user_types_a_bridge_under_another_topic_root(
     assert result["data"] == {CONF_BRIDGE_ID: "barn", CONF_TOPIC_ROOT: "farm/sensors"}
 
 
-@pytest.mark.usefixtures("mqtt_mock")
 async def test_user_sees_why_a_bridge_was_refused_and_can_correct_it(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, described: RetainedBroker
 ) -> None:
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    broker.publish("iot_monitor/broken/description", json.dumps({"schema": 1}))
+    described.publish("iot_monitor/broken/description", json.dumps({"schema": 1}))
     result = await start(hass, SOURCE_USER)
 
     attempts = [
@@ -425,21 +415,17 @@ async def test_user_sees_why_a_bridge_was_refused_and_can_correct_it(
         result = await submit(hass, result, user_input)
         assert result["type"] is FlowResultType.FORM
         assert result["errors"] == errors
-        shown = {
-            str(key): key.description["suggested_value"] for key in result["data_schema"].schema
-        }
-        assert shown == user_input
+        assert suggested_values(result) == user_input
 
     result = await submit(hass, result, {CONF_BRIDGE_ID: "lab-pi", CONF_TOPIC_ROOT: "iot_monitor"})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-@pytest.mark.usefixtures("mqtt_mock")
+@pytest.mark.usefixtures("described")
 async def test_user_cannot_add_a_configured_bridge_twice(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    configured_entry(hass, bridge)
+    add_bridge_entry(hass, bridge)
     result = await start(hass, SOURCE_USER)
 
     result = await submit(hass, result, {CONF_BRIDGE_ID: "lab-pi", CONF_TOPIC_ROOT: "iot_monitor"})
@@ -448,11 +434,8 @@ async def test_user_cannot_add_a_configured_bridge_twice(
     assert result["reason"] == "already_configured"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
-async def test_user_can_add_a_bridge_that_was_ignored(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
-) -> None:
-    broker.publish(bridge.description_topic, bridge.description_payload())
+@pytest.mark.usefixtures("described")
+async def test_user_can_add_a_bridge_that_was_ignored(hass: HomeAssistant) -> None:
     MockConfigEntry(domain=DOMAIN, unique_id="lab-pi", source=SOURCE_IGNORE).add_to_hass(hass)
 
     result = await start(hass, SOURCE_USER)
@@ -495,11 +478,8 @@ async def test_user_aborts_when_mqtt_is_not_set_up(hass: HomeAssistant) -> None:
     assert result["reason"] == "mqtt_not_configured"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
-async def test_user_stops_listening_when_descriptions_keep_coming(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
-) -> None:
-    broker.publish(bridge.description_topic, bridge.description_payload())
+@pytest.mark.usefixtures("described")
+async def test_user_stops_listening_when_descriptions_keep_coming(hass: HomeAssistant) -> None:
     with (
         patch.object(config_flow, "RETAINED_QUIET", 60.0),
         patch.object(config_flow, "RETAINED_LIMIT", 0.05),
@@ -509,18 +489,17 @@ async def test_user_stops_listening_when_descriptions_keep_coming(
     assert result["description_placeholders"] == {"seen": "1"}
 
 
-@pytest.mark.usefixtures("mqtt_mock")
 async def test_user_does_not_list_a_bridge_removed_while_listening(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, described: RetainedBroker
 ) -> None:
     leaving = FleetBridge(bridge_id="leaving", name="Leaving")
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    broker.publish(leaving.description_topic, leaving.description_payload())
+    described.publish_description(leaving)
     with patch.object(config_flow, "RETAINED_QUIET", 0.5):
         flow = hass.async_create_task(start(hass, SOURCE_USER))
-        await broker.wait_for_subscription(DESCRIPTION_SUBSCRIPTION, times=2)  # discovery's, ours
+        # Two subscriptions: MQTT discovery's and the flow's.
+        await described.wait_for_subscription(DESCRIPTION_SUBSCRIPTION, times=2)
         await asyncio.sleep(0)
-        broker.publish(leaving.description_topic, "")
+        described.publish(leaving.description_topic, "")
         result = await flow
 
     selector = result["data_schema"].schema[CONF_BRIDGE_ID].config
@@ -538,22 +517,22 @@ async def start_reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> Flow
 
 @pytest.mark.usefixtures("mqtt_mock")
 async def test_reconfigure_moves_the_entry_to_a_new_topic_root(
-    hass: HomeAssistant, broker: RetainedBroker
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
 ) -> None:
-    moved = FleetBridge(topic_root="site/lab")
-    broker.publish(moved.description_topic, moved.description_payload())
-    entry = configured_entry(hass, FleetBridge(), **{CONF_HOST: "192.168.1.50"})
+    broker.publish_description(MOVED)
+    entry = add_bridge_entry(hass, bridge, **{CONF_HOST: "192.168.1.50"})
 
     result = await start_reconfigure(hass, entry)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["description_placeholders"] == {"name": "Lab Pi"}
-    shown = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    shown = suggested_values(result)
     assert shown == {CONF_BRIDGE_ID: "lab-pi", CONF_TOPIC_ROOT: "iot_monitor"}
 
     result = await submit(hass, result, {CONF_BRIDGE_ID: "nowhere", CONF_TOPIC_ROOT: "site/lab"})
     assert result["errors"] == {"base": "bridge_not_found"}
     result = await submit(hass, result, {CONF_BRIDGE_ID: "lab-pi", CONF_TOPIC_ROOT: "site/lab"})
+    await hass.async_block_till_done()  # the entry reloads in the background
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -562,6 +541,7 @@ async def test_reconfigure_moves_the_entry_to_a_new_topic_root(
         CONF_TOPIC_ROOT: "site/lab",
         CONF_HOST: "192.168.1.50",
     }
+    assert entry.state is ConfigEntryState.LOADED
 
 
 @pytest.mark.usefixtures("mqtt_mock")
@@ -569,8 +549,8 @@ async def test_reconfigure_refuses_to_switch_to_another_bridge(
     hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
 ) -> None:
     other = FleetBridge(bridge_id="barn", name="Barn")
-    broker.publish(other.description_topic, other.description_payload())
-    entry = configured_entry(hass, bridge)
+    broker.publish_description(other)
+    entry = add_bridge_entry(hass, bridge)
 
     result = await start_reconfigure(hass, entry)
     result = await submit(hass, result, {CONF_BRIDGE_ID: "barn", CONF_TOPIC_ROOT: "iot_monitor"})
@@ -581,13 +561,11 @@ async def test_reconfigure_refuses_to_switch_to_another_bridge(
     assert entry.data[CONF_BRIDGE_ID] == "lab-pi"
 
 
-@pytest.mark.usefixtures("mqtt_mock")
 async def test_reconfigure_of_a_running_bridge_reads_the_topic_its_runtime_holds(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, described: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """The flow and the runtime share the description subscription; both must be answered."""
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    entry = await async_setup_bridge(hass, broker, bridge)
+    entry = await async_setup_bridge(hass, described, bridge)
 
     result = await start_reconfigure(hass, entry)
     result = await submit(hass, result, {CONF_BRIDGE_ID: "lab-pi", CONF_TOPIC_ROOT: "iot_monitor"})
@@ -600,7 +578,7 @@ async def test_reconfigure_of_a_running_bridge_reads_the_topic_its_runtime_holds
 async def test_reconfigure_aborts_when_mqtt_is_not_set_up(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    entry = configured_entry(hass, bridge)
+    entry = add_bridge_entry(hass, bridge)
 
     result = await start_reconfigure(hass, entry)
 
@@ -614,13 +592,13 @@ async def test_reconfigure_aborts_when_mqtt_is_not_set_up(
 async def test_options_start_from_the_defaults_and_are_saved(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
-    entry = configured_entry(hass, bridge)
+    entry = add_bridge_entry(hass, bridge)
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     await assert_translated(hass, result)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
-    shown = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    shown = suggested_values(result)
     assert shown == dict(DEFAULT_OPTIONS)
     statistics = result["data_schema"].schema[CONF_STATISTICS].config
     assert statistics["options"] == list(ALL_STATISTICS)
@@ -639,7 +617,7 @@ async def test_options_start_from_the_defaults_and_are_saved(
     assert entry.options == chosen
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    shown = {str(key): key.description["suggested_value"] for key in result["data_schema"].schema}
+    shown = suggested_values(result)
     assert shown == chosen
 
 
@@ -658,7 +636,7 @@ async def test_options_start_from_the_defaults_and_are_saved(
 async def test_options_out_of_range_are_refused(
     hass: HomeAssistant, bridge: FleetBridge, key: str, value: Any
 ) -> None:
-    entry = configured_entry(hass, bridge)
+    entry = add_bridge_entry(hass, bridge)
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
     with pytest.raises(Exception, match=key):

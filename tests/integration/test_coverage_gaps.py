@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
-from unittest.mock import MagicMock, PropertyMock, patch
+from unittest.mock import MagicMock
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -26,14 +25,8 @@ from pytest_homeassistant_custom_component.common import (
     MockMqttReasonCode,
     async_fire_mqtt_message,
 )
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from custom_components.iot_monitor.bridge import BridgeRuntime, bridge_unique_id
 from custom_components.iot_monitor.const import (
-    CONF_LATENESS,
-    CONF_WINDOW_KIND,
-    CONF_WINDOW_LENGTH,
-    DOMAIN,
     STAT_MAX,
     STAT_MEAN,
     STAT_MIN,
@@ -45,62 +38,34 @@ from custom_components.iot_monitor.description import (
     InvalidDescription,
     parse_description,
 )
+from custom_components.iot_monitor.sensor import ATTR_WINDOW_END, ATTR_WINDOW_START
 from iot_monitor_bridge.protocol.discovery import device_identifier
 from tests.integration.bridge_entry import (
+    SLIDING_5S,
     async_pass_throttle,
     async_setup_bridge,
+    bridge_entity_id,
     fire_series,
+    mqtt_device,
+    own_entities,
+    runtime_of,
+    state_of,
     statistic_entity_id,
 )
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 DEVICE = "fleet_1"
 
 
 @pytest.fixture
-def bridge() -> FleetBridge:
-    return FleetBridge(count=1)
-
-
-@pytest.fixture
 async def published(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
 ) -> RetainedBroker:
-    """The bridge's description, discovery and availability (online) are retained."""
-    broker.publish_bridge(bridge)
-    broker.publish(bridge.topics.availability, "online")
+    """The bridge's description and discovery, and its availability (online), are retained."""
+    published.publish(bridge.topics.availability, "online")
     await hass.async_block_till_done()
-    return broker
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Create every entity enabled, including those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-def runtime_of(entry: MockConfigEntry) -> BridgeRuntime:
-    runtime: BridgeRuntime = entry.runtime_data
-    return runtime
-
-
-def state_of(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
-def connectivity_id(hass: HomeAssistant, bridge: FleetBridge) -> str:
-    unique_id = bridge_unique_id(bridge.bridge_id, "connectivity")
-    entity_id = er.async_get(hass).async_get_entity_id("binary_sensor", DOMAIN, unique_id)
-    assert entity_id is not None
-    return entity_id
+    return published
 
 
 def without_bridge_device(bridge: FleetBridge) -> str:
@@ -109,16 +74,13 @@ def without_bridge_device(bridge: FleetBridge) -> str:
     return json.dumps(description)
 
 
+@pytest.mark.usefixtures("entry")
 async def test_entities_are_unavailable_while_mqtt_is_disconnected(
-    hass: HomeAssistant,
-    published: RetainedBroker,
-    bridge: FleetBridge,
-    mqtt_client_mock: MagicMock,
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge, mqtt_client_mock: MagicMock
 ) -> None:
     """Nothing from the bridge can arrive then; the raw MQTT sensors are unavailable too."""
-    await async_setup_bridge(hass, published, bridge)
     mean_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
-    connectivity = connectivity_id(hass, bridge)
+    connectivity = bridge_entity_id(hass, bridge, "binary_sensor", "connectivity")
     assert (state_of(hass, mean_id), state_of(hass, connectivity)) == (STATE_UNKNOWN, STATE_ON)
 
     mqtt_client_mock.on_disconnect(None, None, 0, MockMqttReasonCode())
@@ -133,15 +95,12 @@ async def test_entities_are_unavailable_while_mqtt_is_disconnected(
     assert (state_of(hass, mean_id), state_of(hass, connectivity)) == (STATE_UNKNOWN, STATE_ON)
 
 
+@pytest.mark.usefixtures("entry")
 async def test_shutdown_keeps_the_last_states(
-    hass: HomeAssistant,
-    published: RetainedBroker,
-    bridge: FleetBridge,
-    mqtt_client_mock: MagicMock,
+    hass: HomeAssistant, bridge: FleetBridge, mqtt_client_mock: MagicMock
 ) -> None:
     """MQTT disconnects while Home Assistant stops: no outage to record, as for MQTT's entities."""
-    await async_setup_bridge(hass, published, bridge)
-    connectivity = connectivity_id(hass, bridge)
+    connectivity = bridge_entity_id(hass, bridge, "binary_sensor", "connectivity")
 
     hass.set_state(CoreState.stopping)
     mqtt_client_mock.on_disconnect(None, None, 0, MockMqttReasonCode())
@@ -150,22 +109,15 @@ async def test_shutdown_keeps_the_last_states(
     hass.set_state(CoreState.running)  # let the harness stop Home Assistant its own way
 
 
-@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default", "entry")
+@pytest.mark.parametrize("options", [SLIDING_5S])
 async def test_statistics_beyond_float_range_are_unknown(
     hass: HomeAssistant,
-    published: RetainedBroker,
     bridge: FleetBridge,
+    freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
-    request: pytest.FixtureRequest,
 ) -> None:
     """A spread or a rate too large for a float is no state; the other statistics still are."""
-    options: dict[str, Any] = {
-        CONF_WINDOW_KIND: "sliding",
-        CONF_WINDOW_LENGTH: 5.0,
-        CONF_LATENESS: 0.0,
-    }
-    await async_setup_bridge(hass, published, bridge, options)
-    freezer: FrozenDateTimeFactory = request.getfixturevalue("freezer")  # after MQTT subscribed
     fire_series(hass, bridge, DEVICE, "temperature", [1.5e308, -1.5e308])
     await async_pass_throttle(hass, freezer)
 
@@ -180,11 +132,26 @@ async def test_statistics_beyond_float_range_are_unknown(
     assert "non-finite" not in caplog.text
 
 
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize("options", [SLIDING_5S])
+async def test_a_window_beyond_the_calendar_still_shows_its_value(
+    hass: HomeAssistant, bridge: FleetBridge
+) -> None:
+    """A clock set to the year 11 000 gives windows no date can name: the times are empty."""
+    year_11000_ms = 285_000_000_000_000
+    fire_series(hass, bridge, DEVICE, "temperature", [21.5], start_ms=year_11000_ms)
+    await hass.async_block_till_done()  # the first write is not throttled
+
+    mean = hass.states.get(statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN))
+    assert mean is not None
+    assert float(mean.state) == 21.5
+    assert (mean.attributes[ATTR_WINDOW_START], mean.attributes[ATTR_WINDOW_END]) == (None, None)
+
+
 async def test_a_description_without_the_bridge_device_keeps_its_sensors(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Connectivity and the broker sensor stay on the bridge's device under its default id."""
-    entry = await async_setup_bridge(hass, published, bridge)
     published.publish(bridge.description_topic, without_bridge_device(bridge))
     await hass.async_block_till_done()
 
@@ -193,26 +160,16 @@ async def test_a_description_without_the_bridge_device_keeps_its_sensors(
     assert [d.id for d in runtime.description.devices] == [DEVICE]
     assert runtime.bridge_identifier == device_identifier(bridge.bridge_id, "bridge")
     registry = er.async_get(hass)
-    [bridge_device] = dr.async_get(hass).async_get_devices(
-        identifiers={("mqtt", runtime.bridge_identifier)}
-    )
+    bridge_device = mqtt_device(hass, bridge, "bridge")
     for key, platform in (("connectivity", "binary_sensor"), ("broker", "sensor")):
-        entity_id = registry.async_get_entity_id(
-            platform, DOMAIN, bridge_unique_id(bridge.bridge_id, key)
-        )
-        assert entity_id is not None, key
+        entity_id = bridge_entity_id(hass, bridge, platform, key)
         assert registry.async_get(entity_id).device_id == bridge_device.id  # type: ignore[union-attr]
 
 
 async def test_devices_of_others_do_not_take_the_statistics(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    entry = await async_setup_bridge(hass, published, bridge)
-    registry = er.async_get(hass)
-    before = {
-        e.entity_id: e.device_id
-        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
-    }
+    before = {e.entity_id: e.device_id for e in own_entities(hass, entry)}
 
     mqtt_entry = hass.config_entries.async_entries("mqtt")[0]
     other = dr.async_get(hass).async_get_or_create(
@@ -222,12 +179,9 @@ async def test_devices_of_others_do_not_take_the_statistics(
     )
     await hass.async_block_till_done()
 
-    after = {
-        e.entity_id: e.device_id
-        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
-    }
+    after = {e.entity_id: e.device_id for e in own_entities(hass, entry)}
     assert after == before
-    assert er.async_entries_for_device(registry, other.id) == []
+    assert er.async_entries_for_device(er.async_get(hass), other.id) == []
 
 
 async def test_state_topics_with_an_empty_level_are_ignored(

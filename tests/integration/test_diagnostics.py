@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest.mock import MagicMock
 
 import pytest
 from homeassistant.core import HomeAssistant
@@ -25,40 +24,27 @@ from custom_components.iot_monitor.const import (
     CONF_HOST,
     CONF_TOPIC_ROOT,
     CONF_WINDOW_LENGTH,
-    DOMAIN,
 )
-from tests.integration.bridge_entry import async_setup_bridge, fire_reading, fire_series
-from tests.integration.conftest import RetainedBroker
+from tests.integration.bridge_entry import (
+    T0_MS,
+    add_bridge_entry,
+    async_setup_bridge,
+    fire_reading,
+    fire_series,
+)
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
-
-T0_MS = 1_795_852_800_000  # 2026-11-22T08:00:00Z
-
-
-@pytest.fixture
-def bridge() -> FleetBridge:
-    """One simulated device keeps the snapshot readable."""
-    return FleetBridge(count=1)
 
 
 @pytest.fixture
 async def entry(
-    hass: HomeAssistant, mqtt_mock: MagicMock, broker: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, described: RetainedBroker, bridge: FleetBridge
 ) -> MockConfigEntry:
-    """The bridge's entry, set up."""
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=bridge.name,
-        unique_id=bridge.bridge_id,
-        data={
-            CONF_BRIDGE_ID: bridge.bridge_id,
-            CONF_TOPIC_ROOT: bridge.topic_root,
-            CONF_HOST: "192.168.1.50",
-        },
-        options={CONF_WINDOW_LENGTH: 10.0},
+    """The bridge's entry as zeroconf made it (with the bridge's address), set up."""
+    entry = add_bridge_entry(
+        hass, bridge, {CONF_WINDOW_LENGTH: 10.0}, **{CONF_HOST: "192.168.1.50"}
     )
-    entry.add_to_hass(hass)
-    return await async_setup_bridge(hass, broker, bridge, entry=entry)
+    return await async_setup_bridge(hass, described, bridge, entry=entry)
 
 
 async def test_diagnostics_of_a_running_bridge(

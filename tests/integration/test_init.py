@@ -4,54 +4,31 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
-from custom_components.iot_monitor.bridge import BridgeRuntime
 from custom_components.iot_monitor.const import DOMAIN, STAT_MEAN
 from tests.integration.bridge_entry import (
+    add_bridge_entry,
     async_setup_bridge,
-    bridge_entry,
     fire_reading,
     fire_series,
+    own_entities,
+    runtime_of,
     statistic_entity_id,
     subscribed_again,
 )
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 DEVICE = "fleet_1"
 
 
-@pytest.fixture
-def bridge() -> FleetBridge:
-    return FleetBridge(count=1)
-
-
-@pytest.fixture
-async def published(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
-) -> RetainedBroker:
-    broker.publish_bridge(bridge)
-    await hass.async_block_till_done()
-    return broker
-
-
-def runtime_of(entry: object) -> BridgeRuntime:
-    runtime = getattr(entry, "runtime_data")  # noqa: B009 - typed by the assignment below
-    assert isinstance(runtime, BridgeRuntime)
-    return runtime
-
-
 async def test_setup_unload_and_reload(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
-    entry = await async_setup_bridge(hass, published, bridge)
     assert entry.state is ConfigEntryState.LOADED
     runtime = runtime_of(entry)
     assert runtime.description is not None
@@ -79,8 +56,7 @@ async def test_setup_unload_and_reload(
 
 
 async def test_not_ready_without_mqtt(hass: HomeAssistant, bridge: FleetBridge) -> None:
-    entry = bridge_entry(bridge)
-    entry.add_to_hass(hass)
+    entry = add_bridge_entry(hass, bridge)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert entry.error_reason_translation_key == "mqtt_not_available"
@@ -88,14 +64,11 @@ async def test_not_ready_without_mqtt(hass: HomeAssistant, bridge: FleetBridge) 
 
 
 async def test_descriptions_that_do_not_fit_are_ignored(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
     """Garbage, and another bridge's description on this topic, change nothing."""
-    entry = await async_setup_bridge(hass, published, bridge)
     runtime = runtime_of(entry)
-    before = {
-        e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    }
+    before = {e.unique_id for e in own_entities(hass, entry)}
 
     async_fire_mqtt_message(hass, bridge.description_topic, "{not json")
     async_fire_mqtt_message(hass, bridge.description_topic, json.dumps({"schema": 99}))
@@ -103,9 +76,7 @@ async def test_descriptions_that_do_not_fit_are_ignored(
     async_fire_mqtt_message(hass, bridge.description_topic, json.dumps(other))
     await hass.async_block_till_done()
 
-    after = {
-        e.unique_id for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-    }
+    after = {e.unique_id for e in own_entities(hass, entry)}
     assert after == before
     assert runtime.diagnostics()["faults"] == {"invalid_description": 2, "foreign_description": 1}
     assert runtime.description is not None

@@ -16,11 +16,10 @@ import pytest
 from homeassistant.components.mqtt.const import CONFIG_ENTRY_MINOR_VERSION, CONFIG_ENTRY_VERSION
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_ON
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iot_monitor.bridge import bridge_unique_id, statistic_unique_id
+from custom_components.iot_monitor.bridge import statistic_unique_id
 from custom_components.iot_monitor.const import (
     CONF_LATENESS,
     CONF_THROTTLE,
@@ -28,8 +27,12 @@ from custom_components.iot_monitor.const import (
     DOMAIN,
     STAT_MEAN,
 )
-from iot_monitor_bridge.protocol.discovery import device_identifier
-from tests.integration.bridge_entry import bridge_entry
+from tests.integration.bridge_entry import (
+    add_bridge_entry,
+    bridge_entity_id,
+    mqtt_device,
+    state_of,
+)
 from tests.support.bridge_fleet import FleetBridge
 from tests.support.bridge_process import BridgeProcess
 from tests.support.mosquitto import MOSQUITTO, Mosquitto
@@ -102,8 +105,8 @@ async def test_statistics_from_a_real_bridge(
     )
     mqtt_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
-    entry = bridge_entry(BRIDGE, {CONF_WINDOW_LENGTH: 1.0, CONF_LATENESS: 1.0, CONF_THROTTLE: 0.2})
-    entry.add_to_hass(hass)
+    options = {CONF_WINDOW_LENGTH: 1.0, CONF_LATENESS: 1.0, CONF_THROTTLE: 0.2}
+    entry = add_bridge_entry(hass, BRIDGE, options)
     assert await hass.config_entries.async_setup(entry.entry_id)
 
     registry = er.async_get(hass)
@@ -118,33 +121,24 @@ async def test_statistics_from_a_real_bridge(
     assert bridge_process.running
 
     # The statistics sit on the device that MQTT discovery created from the bridge's config.
-    devices = dr.async_get(hass).async_get_devices(
-        identifiers={("mqtt", device_identifier(BRIDGE.bridge_id, "fleet_1"))}
-    )
-    assert len(devices) == 1
+    device = mqtt_device(hass, BRIDGE, "fleet_1")
     mean_entity = registry.async_get(mean_id() or "")
     assert mean_entity is not None
-    assert mean_entity.device_id == devices[0].id
+    assert mean_entity.device_id == device.id
     raw = registry.async_get_entity_id("sensor", "mqtt", "iot_monitor/real-pi/fleet_1/temperature")
     assert raw is not None
-    assert registry.async_get(raw).device_id == devices[0].id  # type: ignore[union-attr]
+    assert registry.async_get(raw).device_id == device.id  # type: ignore[union-attr]
 
     # Connectivity and the broker in use, on the bridge's own device.
-    connectivity = registry.async_get_entity_id(
-        "binary_sensor", DOMAIN, bridge_unique_id(BRIDGE.bridge_id, "connectivity")
-    )
-    broker = registry.async_get_entity_id(
-        "sensor", DOMAIN, bridge_unique_id(BRIDGE.bridge_id, "broker")
-    )
-    assert connectivity is not None
-    assert broker is not None
+    connectivity = bridge_entity_id(hass, BRIDGE, "binary_sensor", "connectivity")
+    broker = bridge_entity_id(hass, BRIDGE, "sensor", "broker")
     expected_broker = f"{mosquitto.host}:{mosquitto.port}"
     await async_wait_until(
         hass,
         lambda: getattr(hass.states.get(broker), "state", None) == expected_broker,
         "the broker in use",
     )
-    assert hass.states.get(connectivity).state == STATE_ON  # type: ignore[union-attr]
+    assert state_of(hass, connectivity) == STATE_ON
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert await hass.config_entries.async_unload(mqtt_entry.entry_id)

@@ -9,29 +9,14 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.iot_monitor.const import DOMAIN, OFFLINE_REPAIR_AFTER
 from tests.integration.bridge_entry import async_setup_bridge
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 ISSUE_ID = "bridge_offline_lab-pi"
-
-
-@pytest.fixture
-def bridge() -> FleetBridge:
-    return FleetBridge(count=1)
-
-
-@pytest.fixture
-async def published(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
-) -> RetainedBroker:
-    broker.publish_bridge(bridge)
-    await hass.async_block_till_done()
-    return broker
 
 
 async def async_run_timers_due_within(hass: HomeAssistant, seconds: float) -> None:
@@ -45,12 +30,10 @@ def offline_issue(hass: HomeAssistant) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, ISSUE_ID)
 
 
+@pytest.mark.usefixtures("entry")
 async def test_never_seen_bridge_raises_an_issue_until_it_appears(
-    hass: HomeAssistant,
-    published: RetainedBroker,
-    bridge: FleetBridge,
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
-    await async_setup_bridge(hass, published, bridge)
     await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER - 10)
     assert offline_issue(hass) is None
 
@@ -68,9 +51,7 @@ async def test_never_seen_bridge_raises_an_issue_until_it_appears(
 
 
 async def test_bridge_going_offline(
-    hass: HomeAssistant,
-    published: RetainedBroker,
-    bridge: FleetBridge,
+    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Only an outage longer than the threshold raises an issue; it goes when the bridge returns."""
     published.publish(bridge.topics.availability, "online")
@@ -96,12 +77,7 @@ async def test_bridge_going_offline(
         assert offline_issue(hass) is None
 
 
-async def test_unloading_withdraws_the_issue(
-    hass: HomeAssistant,
-    published: RetainedBroker,
-    bridge: FleetBridge,
-) -> None:
-    entry = await async_setup_bridge(hass, published, bridge)
+async def test_unloading_withdraws_the_issue(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER + 1)
     assert offline_issue(hass) is not None
 

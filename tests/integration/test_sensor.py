@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
-from unittest.mock import PropertyMock, patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.components.sensor import SensorStateClass
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
@@ -22,21 +21,21 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
     async_fire_mqtt_message,
     mock_restore_cache_with_extra_data,
 )
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
-from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.iot_monitor.bridge import (
-    BridgeRuntime,
-    bridge_unique_id,
-    statistic_unique_id,
-)
+from custom_components.iot_monitor.bridge import bridge_unique_id, statistic_unique_id
 from custom_components.iot_monitor.const import (
     ALL_STATISTICS,
     CONF_LATENESS,
@@ -54,33 +53,32 @@ from custom_components.iot_monitor.const import (
     STAT_STDEV,
 )
 from custom_components.iot_monitor.description import SensorDescription
-from custom_components.iot_monitor.sensor import STATISTICS, describe
-from iot_monitor_bridge.protocol.discovery import device_identifier
+from custom_components.iot_monitor.sensor import (
+    ATTR_WINDOW_END,
+    ATTR_WINDOW_START,
+    STATISTICS,
+    describe,
+)
 from tests.integration.bridge_entry import (
+    SLIDING_5S,
+    T0_MS,
+    add_bridge_entry,
     async_pass_throttle,
     async_setup_bridge,
-    bridge_entry,
+    bridge_entity_id,
     fire_reading,
     fire_series,
+    mqtt_device,
+    own_entities,
+    runtime_of,
     statistic_entity_id,
     subscribed_again,
 )
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 DEVICE = "fleet_1"
 TEN_READINGS = [20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0]
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Create every entity enabled, including those disabled by default."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
 
 
 @pytest.fixture
@@ -93,45 +91,6 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 def bridge() -> FleetBridge:
     """Two simulated devices keep the entity count small."""
     return FleetBridge(count=2)
-
-
-@pytest.fixture
-async def published(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
-) -> RetainedBroker:
-    """The bridge's retained description and discovery are on the broker; MQTT has read them."""
-    broker.publish_bridge(bridge)
-    await hass.async_block_till_done()
-    return broker
-
-
-@pytest.fixture
-def options() -> dict[str, Any]:
-    return {}
-
-
-@pytest.fixture
-async def entry(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge, options: dict[str, Any]
-) -> MockConfigEntry:
-    """The bridge's entry, set up. Tests take ``freezer`` after it: MQTT subscribes in real time."""
-    return await async_setup_bridge(hass, published, bridge, options)
-
-
-def runtime_of(entry: MockConfigEntry) -> BridgeRuntime:
-    runtime: BridgeRuntime = entry.runtime_data
-    return runtime
-
-
-def mqtt_device(hass: HomeAssistant, bridge: FleetBridge, device_id: str) -> dr.DeviceEntry:
-    identifier = ("mqtt", device_identifier(bridge.bridge_id, device_id))
-    devices = dr.async_get(hass).async_get_devices(identifiers={identifier})
-    assert len(devices) == 1, devices
-    return devices[0]
-
-
-def own_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[er.RegistryEntry]:
-    return er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
 
 
 def temperature(hass: HomeAssistant, bridge: FleetBridge, statistic: str) -> State:
@@ -200,7 +159,9 @@ async def test_tumbling_window_statistics(
     """The default 10 s tumbling window shows once a reading past its end arrives."""
     fire_series(hass, bridge, DEVICE, "temperature", TEN_READINGS)
     await async_pass_throttle(hass, freezer)
-    assert temperature(hass, bridge, STAT_MEAN).state == STATE_UNKNOWN
+    unknown = temperature(hass, bridge, STAT_MEAN)
+    assert unknown.state == STATE_UNKNOWN
+    assert not {ATTR_WINDOW_START, ATTR_WINDOW_END} & unknown.attributes.keys()  # no window yet
 
     fire_reading(hass, bridge, DEVICE, "temperature", 99.0, 10_000, 11)
     await async_pass_throttle(hass, freezer)
@@ -209,12 +170,20 @@ async def test_tumbling_window_statistics(
     assert float(temperature(hass, bridge, STAT_MAX).state) == 29.0
     mean = temperature(hass, bridge, STAT_MEAN)
     assert mean.attributes[ATTR_UNIT_OF_MEASUREMENT] == "°C"
+    # [0 s, 10 s) of event time; the readings are stamped from the epoch on.
+    assert mean.attributes[ATTR_WINDOW_START] == "1970-01-01T00:00:00+00:00"
+    assert mean.attributes[ATTR_WINDOW_END] == "1970-01-01T00:00:10+00:00"
+
+    fire_series(hass, bridge, DEVICE, "temperature", [30.0, 31.0], start_ms=20_500, first_seq=12)
+    await async_pass_throttle(hass, freezer)
+    mean = temperature(hass, bridge, STAT_MEAN)
+    assert float(mean.state) == 99.0  # [10 s, 20 s) held the one reading at 10 s
+    assert mean.attributes[ATTR_WINDOW_START] == "1970-01-01T00:00:10+00:00"
+    assert mean.attributes[ATTR_WINDOW_END] == "1970-01-01T00:00:20+00:00"
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default", "entry")
-@pytest.mark.parametrize(
-    "options", [{CONF_WINDOW_KIND: "sliding", CONF_WINDOW_LENGTH: 5.0, CONF_LATENESS: 0.0}]
-)
+@pytest.mark.parametrize("options", [SLIDING_5S])
 async def test_sliding_window_statistics(
     hass: HomeAssistant, bridge: FleetBridge, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -227,6 +196,50 @@ async def test_sliding_window_statistics(
     assert int(temperature(hass, bridge, STAT_COUNT).state) == 5
     assert float(temperature(hass, bridge, STAT_STDEV).state) == pytest.approx(1.5811388)
     assert float(temperature(hass, bridge, STAT_RATE).state) == pytest.approx(60.0)
+    for statistic in ALL_STATISTICS:
+        attributes = temperature(hass, bridge, statistic).attributes
+        assert attributes[ATTR_WINDOW_START] == "1970-01-01T00:00:04+00:00", statistic
+        assert attributes[ATTR_WINDOW_END] == "1970-01-01T00:00:09+00:00", statistic
+
+
+@pytest.mark.parametrize("options", [SLIDING_5S])
+async def test_window_times_are_not_recorded(
+    recorder_mock: Recorder, hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
+) -> None:
+    """They change with every window: the recorder keeps the state and its other attributes."""
+    start = dt_util.utcnow()
+    fire_reading(hass, bridge, DEVICE, "temperature", 21.5, T0_MS, 1)  # written at once
+    await hass.async_block_till_done()
+    mean = temperature(hass, bridge, STAT_MEAN)
+    assert mean.attributes[ATTR_WINDOW_START] == "2026-11-28T07:59:55+00:00"
+    assert mean.attributes[ATTR_WINDOW_END] == "2026-11-28T08:00:00+00:00"
+
+    await async_wait_recording_done(hass)
+    history = await hass.async_add_executor_job(
+        get_significant_states, hass, start, None, [mean.entity_id]
+    )
+
+    recorded = [state for state in history[mean.entity_id] if isinstance(state, State)]
+    assert recorded[-1].state == "21.5"
+    for state in recorded:
+        assert ATTR_UNIT_OF_MEASUREMENT in state.attributes
+        assert not {ATTR_WINDOW_START, ATTR_WINDOW_END} & state.attributes.keys()
+
+
+async def test_window_attributes_are_translated(hass: HomeAssistant) -> None:
+    """The entity dialog names them in both languages, for every statistic."""
+    for language, names in (
+        ("en", ("Window start", "Window end")),
+        ("id", ("Awal jendela", "Akhir jendela")),
+    ):
+        strings = await async_get_translations(hass, language, "entity", [DOMAIN])
+        for statistic in ALL_STATISTICS:
+            prefix = f"component.{DOMAIN}.entity.sensor.{statistic}.state_attributes"
+            shown = (
+                strings[f"{prefix}.{ATTR_WINDOW_START}.name"],
+                strings[f"{prefix}.{ATTR_WINDOW_END}.name"],
+            )
+            assert shown == names, (language, statistic)
 
 
 @pytest.mark.usefixtures("entry")
@@ -327,9 +340,7 @@ async def test_bad_readings_are_counted_not_raised(
 async def test_broker_sensor(
     hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
-    unique_id = bridge_unique_id(bridge.bridge_id, "broker")
-    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
-    assert entity_id is not None
+    entity_id = bridge_entity_id(hass, bridge, "sensor", "broker")
     entity = er.async_get(hass).async_get(entity_id)
     assert entity is not None
     assert entity.entity_category is EntityCategory.DIAGNOSTIC
@@ -354,8 +365,7 @@ async def test_last_values_restored(
     request: pytest.FixtureRequest,
 ) -> None:
     """After a restart the last statistics show until a new window completes."""
-    entry = bridge_entry(bridge)
-    entry.add_to_hass(hass)
+    entry = add_bridge_entry(hass, bridge)
     registry = er.async_get(hass)
     entity_ids = {}
     for statistic in (STAT_MEAN, STAT_MAX):
@@ -386,6 +396,8 @@ async def test_last_values_restored(
     await async_setup_bridge(hass, published, bridge, entry=entry)
 
     assert hass.states.get(entity_ids[STAT_MEAN]).state == "21.5"
+    # Which window the restored value covered is not known.
+    assert ATTR_WINDOW_START not in hass.states.get(entity_ids[STAT_MEAN]).attributes
     assert hass.states.get(entity_ids[STAT_MAX]).state == STATE_UNKNOWN
     assert hass.states.get(broker_id).state == "10.0.0.2:1883"
 
@@ -393,14 +405,16 @@ async def test_last_values_restored(
     fire_series(hass, bridge, DEVICE, "temperature", [*TEN_READINGS, 0.0])
     await async_pass_throttle(hass, freezer)
     assert float(hass.states.get(entity_ids[STAT_MEAN]).state) == pytest.approx(24.5)
+    assert hass.states.get(entity_ids[STAT_MEAN]).attributes[ATTR_WINDOW_START] == (
+        "1970-01-01T00:00:00+00:00"
+    )
     assert float(hass.states.get(entity_ids[STAT_MAX]).state) == 29.0
 
 
 async def test_only_selected_statistics(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Statistics deselected in the options lose their entities, enabled or not."""
-    entry = await async_setup_bridge(hass, published, bridge)
     assert {e.unique_id.rsplit("/", 1)[-1] for e in own_entities(hass, entry)} >= {"stdev", "mean"}
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -448,18 +462,17 @@ async def test_devices_and_sensors_come_and_go(
 
 
 async def test_entities_find_devices_discovered_later(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant, described: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Statistics can exist before MQTT discovery made the device; they join it when it does."""
-    broker.publish(bridge.description_topic, bridge.description_payload())
-    entry = await async_setup_bridge(hass, broker, bridge)
+    entry = await async_setup_bridge(hass, described, bridge)
     entity_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
     entity = er.async_get(hass).async_get(entity_id)
     assert entity is not None
     assert entity.device_id is None
 
     for topic, payload in bridge.discovery_payloads().items():
-        broker.publish(topic, payload)
+        described.publish(topic, payload)
     await hass.async_block_till_done()
     device = mqtt_device(hass, bridge, DEVICE)
     assert er.async_get(hass).async_get(entity_id).device_id == device.id
@@ -557,10 +570,7 @@ async def test_unavailable_while_the_bridge_is_offline(
     """Like the bridge's raw sensors; logged once when it goes and once when it returns."""
     caplog.set_level(logging.INFO, logger=LOGGER.name)
     mean_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
-    broker_id = er.async_get(hass).async_get_entity_id(
-        "sensor", DOMAIN, bridge_unique_id(bridge.bridge_id, "broker")
-    )
-    assert broker_id is not None
+    broker_id = bridge_entity_id(hass, bridge, "sensor", "broker")
 
     def states() -> tuple[str, str]:
         mean, broker = hass.states.get(mean_id), hass.states.get(broker_id)

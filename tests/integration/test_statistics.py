@@ -23,6 +23,13 @@ from custom_components.iot_monitor.statistics import (
 TUMBLING, SLIDING = WindowKind.TUMBLING, WindowKind.SLIDING
 
 
+def result_of(window: SensorWindow) -> WindowResult:
+    """The result of a window that the test has given one."""
+    result = window.result()
+    assert result is not None
+    return result
+
+
 @dataclass
 class Reference:
     """The documented semantics, recomputed from every accepted reading on each question."""
@@ -205,8 +212,7 @@ def test_stdev_accurate_on_large_offsets(kind: WindowKind) -> None:
     for seq, value in enumerate(values):
         window.add(seq * 250, seq, value)
     window.add(480 * 250, 480, 0.0)  # completes the tumbling window, slides one out
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     exact = values if kind is TUMBLING else [*values[1:], 0.0]
     assert result.count == len(exact)
     assert result.mean == statistics.mean(exact)
@@ -221,8 +227,7 @@ def test_stdev_correctly_rounded() -> None:
     for seq in range(30_000):
         values.append(rng.uniform(-1000, 1000))
         window.add(seq, seq, values[-1])
-        result = window.result()
-        assert result is not None
+        result = result_of(window)
         if seq:
             assert result.stdev == statistics.stdev(values[-3:])
 
@@ -241,8 +246,7 @@ def test_sliding_stays_exact_after_huge_values_leave() -> None:
     for seq, value in enumerate(values):
         window.add(seq * 100, seq, value)
     in_window = values[-100:]
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert result.count == 100
     assert result.mean == statistics.mean(in_window)
     assert result.stdev == statistics.stdev(in_window)
@@ -302,8 +306,7 @@ def test_streaming_example_counts_means_and_battery_range() -> None:
         if before is not None and after is not None and after.start_ms != before.start_ms:
             final[device, sensor, before.start_ms] = before  # replaced: nothing more can reach it
     for (device, sensor), window in windows.items():
-        shown = window.result()
-        assert shown is not None
+        shown = result_of(window)
         final[device, sensor, shown.start_ms] = shown
 
     expected: dict[tuple[str, str, int], list[float]] = defaultdict(list)
@@ -395,8 +398,7 @@ def test_tumbling_late_reading_within_lateness_updates_the_shown_window() -> Non
     for seq, (ts, value) in enumerate([(1_000, 10.0), (2_000, 20.0), (12_000, 0.0)]):
         window.add(ts, seq, value)
     assert window.add(3_000, 10, 60.0) is Outcome.ACCEPTED
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert (result.start_ms, result.count, result.mean, result.max) == (0, 3, 30.0, 60.0)
 
 
@@ -406,8 +408,7 @@ def test_tumbling_window_closes_when_the_watermark_passes_its_end() -> None:
     window.add(70_000, 2, 2.0)  # watermark 10 s: [0, 10 s) is closed
     assert window.add(9_999, 3, 3.0) is Outcome.LATE
     assert window.add(10_000, 4, 4.0) is Outcome.ACCEPTED  # [10 s, 20 s) is still open
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert (result.start_ms, result.count, result.mean) == (10_000, 1, 4.0)
 
 
@@ -417,8 +418,7 @@ def test_tumbling_keeps_showing_the_newest_complete_window_after_a_gap() -> None
     window.add(5_000, 1, 1.0)
     window.add(15_000, 2, 2.0)
     window.add(300_000, 3, 3.0)
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert (result.start_ms, result.count, result.mean) == (10_000, 1, 2.0)
 
 
@@ -426,12 +426,10 @@ def test_tumbling_late_reading_into_a_newer_complete_window_is_shown() -> None:
     window = SensorWindow(TUMBLING, 10, 60)
     window.add(5_000, 1, 1.0)
     window.add(45_000, 2, 2.0)
-    shown = window.result()
-    assert shown is not None
+    shown = result_of(window)
     assert shown.start_ms == 0
     window.add(25_000, 3, 7.0)  # fills [20 s, 30 s), complete and newer than [0, 10 s)
-    shown = window.result()
-    assert shown is not None
+    shown = result_of(window)
     assert (shown.start_ms, shown.mean) == (20_000, 7.0)
 
 
@@ -466,14 +464,12 @@ def test_single_reading_and_equal_event_times_have_no_spread_or_rate(kind: Windo
     window.add(1_000, 1, 5.0)
     window.add(1_000, 2, 7.0)
     window.add(10_000 if kind is TUMBLING else 1_000, 3, 7.0)
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert result.rate_of_change is None  # two or more readings, no event time between them
     window = SensorWindow(kind, 10, 0)
     window.add(1_000, 1, 5.0)
     window.add(10_000 if kind is TUMBLING else 11_000, 2, 7.0)  # completes / slides past it
-    result = window.result()
-    assert result is not None
+    result = result_of(window)
     assert (result.count, result.stdev, result.rate_of_change) == (1, None, None)
 
 

@@ -28,7 +28,7 @@ from zeroconf.asyncio import AsyncServiceInfo
 
 from custom_components.iot_monitor.const import CONF_BRIDGE_ID, CONF_HOST, CONF_TOPIC_ROOT, DOMAIN
 from iot_monitor_bridge.runtime.announce import SERVICE_TYPE
-from tests.integration.conftest import RetainedBroker
+from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 from tests.support.mdns import JsonLines
 from tests.support.netns import NetworkNamespace, namespace_or_skip
@@ -144,7 +144,7 @@ async def test_announced_bridge_is_offered_added_and_followed_when_it_moves(
 ) -> None:
     # Home Assistant routes the bridge's service type to this integration (its manifest).
     assert {"domain": DOMAIN} in (await async_get_zeroconf(hass))[SERVICE_TYPE]
-    broker.publish(BRIDGE.description_topic, BRIDGE.description_payload())
+    broker.publish_description(BRIDGE)
 
     announcer = await hass.async_add_executor_job(
         network.start_bridge, ("10.0.0.5", 1883), "127.0.0.1"
