@@ -19,7 +19,11 @@ from iot_monitor_bridge.model import DeviceSpec, OutputSpec, Reading, SensorSpec
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
 from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
-from iot_monitor_bridge.runtime.publisher import PUBLISHED_OBJECT_IDS_KEY, Publisher
+from iot_monitor_bridge.runtime.publisher import (
+    PUBLISHED_OBJECT_IDS_KEY,
+    STATES_DELAY_S,
+    Publisher,
+)
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_client import Message, Recorder
@@ -78,6 +82,7 @@ async def make_pipeline(
         devices: list[DeviceSpec] | None = None,
         outputs: dict[tuple[str, str], OutputDriver] | None = None,
         start_link: bool = True,
+        states_delay_s: float = 0.0,
     ) -> Pipeline:
         spool = Spool(tmp_path / "spool.db", SpoolConfig())
         config = MqttConfig(brokers=[BrokerConfig(host=mosquitto.host, port=mosquitto.port)])
@@ -88,7 +93,7 @@ async def make_pipeline(
             info=INFO,
             devices=devices if devices is not None else [BOILER],
             outputs=outputs or {},
-            states_delay_s=0.0,
+            states_delay_s=states_delay_s,
         )
         publisher.start()
         if start_link:
@@ -220,7 +225,9 @@ async def test_emit_from_other_threads_reaches_the_broker(
 async def test_reconnect_publishes_description_discovery_and_current_states(
     make_pipeline: Callable[..., Pipeline], mosquitto: Mosquitto
 ) -> None:
-    pipeline = make_pipeline()
+    # The production delay before current states follow a connect: the recorder below can
+    # subscribe to the new broker only once it is up, and states are not retained.
+    pipeline = make_pipeline(states_delay_s=STATES_DELAY_S)
     await pipeline.link.wait_connected()
     pipeline.publisher.emit(_reading(19.5))
     assert await pipeline.publisher.wait_idle(5)  # delivered

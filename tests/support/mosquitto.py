@@ -42,6 +42,8 @@ class Mosquitto:
     port: int = field(default_factory=free_port)
     extra_config: str = ""
     host: str = "127.0.0.1"
+    persistence: bool = False
+    """Keep sessions and queued messages across ``stop``/``start`` (saved on a clean stop)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,8 +62,17 @@ class Mosquitto:
         if not listener:
             listener = f"listener {self.port} {self.host}\nallow_anonymous true\n"
             listener += self.extra_config
+        persistence = "persistence false\n"
+        if self.persistence:
+            persistence = (
+                f"persistence true\npersistence_location {self.workdir}/\n"
+                f"persistence_file mosquitto-{self.port}.db\n"
+            )
+        # Started as root, Mosquitto switches to the ``mosquitto`` user and then cannot use
+        # the test's private directory (log, persistence, password files, certificates).
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.config_path.write_text(
-            f"{listener}\npersistence false\nmax_queued_messages 1000000\n"
+            f"{listener}\n{persistence}{user}max_queued_messages 1000000\n"
             f"log_dest file {self.log_path}\nlog_type error\nlog_type warning\n"
         )
         self.process = subprocess.Popen(

@@ -69,6 +69,7 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
     devices: list[DeviceSpec] = []
     sensors: list[SensorDriver] = []
     outputs: list[OutputDriver] = []
+    configured: dict[tuple[str, str], SensorDriver] = {}
     for cfg in config.devices:
         if cfg.simulate is not None:
             from iot_monitor_bridge.drivers.simulated import SimulatedFleet
@@ -81,4 +82,6 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
             devices.append(spec)
             sensors.extend(device_sensors)
             outputs.extend(device_outputs)
-    return DeviceSet(devices, sensors, outputs)
+            for sensor_cfg, driver in zip(cfg.sensors, device_sensors, strict=True):
+                configured[(cfg.id, sensor_cfg.id)] = driver
+    return DeviceSet(devices, sensors, outputs, configured)

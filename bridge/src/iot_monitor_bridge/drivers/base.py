@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 
+from iot_monitor_bridge.drivers.schedule import Ticker
 from iot_monitor_bridge.model import DeviceSpec, JsonValue, OutputSpec, Reading, SensorSpec
 
 Emit = Callable[[Reading], None]
@@ -62,10 +63,29 @@ class SensorDriver(ABC):
     device_id: str
     sensors: tuple[SensorSpec, ...]
     faults: FaultLog
+    interval: float | None = None
+    """Seconds between samples of a driver that polls; ``None`` for one driven by events."""
+    _ticker: Ticker | None = None
 
     @abstractmethod
     async def run(self, emit: Emit) -> None:
         """Produce readings until cancelled. Recoverable faults are counted, not raised."""
+
+    def set_interval(self, seconds: float) -> None:
+        """Change ``interval`` while running (remote ``set_config``); the current wait follows.
+
+        Polling drivers sample on ``ticker()`` or read ``interval`` on every loop.
+        """
+        self.interval = seconds
+        if self._ticker is not None:
+            self._ticker.set_interval(seconds)
+
+    def ticker(self, *, first_after: float = 0.0) -> Ticker:
+        """A ``Ticker`` at ``interval`` for ``run``'s loop, following ``set_interval``."""
+        if self.interval is None:
+            raise TypeError(f"{type(self).__name__} has no interval")
+        self._ticker = Ticker(self.interval, first_after=first_after)
+        return self._ticker
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release hardware (pins, ports). Called once after ``run`` ends."""
@@ -105,7 +125,10 @@ class DeviceSet:
         devices: list[DeviceSpec],
         sensors: list[SensorDriver],
         outputs: list[OutputDriver],
+        configured: dict[tuple[str, str], SensorDriver] | None = None,
     ) -> None:
         self.devices = devices
         self.sensors = sensors
         self.outputs = outputs
+        self.configured = configured or {}
+        """The driver of each ``devices[].sensors[]`` entry, by (device id, sensor id)."""

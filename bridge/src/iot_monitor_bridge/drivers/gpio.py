@@ -34,7 +34,6 @@ from iot_monitor_bridge.drivers.base import (
     OutputDriver,
     SensorDriver,
 )
-from iot_monitor_bridge.drivers.schedule import Ticker
 from iot_monitor_bridge.model import OutputSpec, SensorKind, SensorSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -153,6 +152,7 @@ class Mcp3008Driver(SensorDriver):
         )
         self.faults = FaultLog(_LOGGER, f"{device_id}/{cfg.id}")
         self._cfg = cfg
+        self.interval = cfg.interval
         self._adc: Any = None
 
     async def run(self, emit: Emit) -> None:
@@ -162,7 +162,7 @@ class Mcp3008Driver(SensorDriver):
             lambda: MCP3008(channel=cfg.channel, port=cfg.spi_port, device=cfg.spi_device),
         )
         bits = int(adc.bits)
-        ticker = Ticker(cfg.interval)
+        ticker = self.ticker()
         while True:
             await ticker.wait()
             try:
@@ -222,6 +222,7 @@ class Hcsr04Driver(SensorDriver):
         )
         self.faults = FaultLog(_LOGGER, f"{device_id}/{cfg.id}")
         self._cfg = cfg
+        self.interval = cfg.interval
         self._sensor: Any = None
 
     async def run(self, emit: Emit) -> None:
@@ -237,14 +238,14 @@ class Hcsr04Driver(SensorDriver):
             ),
         )
         seen = 0
-        ticker = Ticker(cfg.interval, first_after=cfg.interval)  # let the first pings land
+        ticker = self.ticker(first_after=cfg.interval)  # let the first pings land
         while True:
             await ticker.wait()
             echoes = int(sensor.echoes)
             if echoes == seen:
                 self.faults.fault(
                     "no_echo",
-                    f"no echo on GPIO{cfg.echo_pin} in the last {cfg.interval:g} s",
+                    f"no echo on GPIO{cfg.echo_pin} in the last {self.interval:g} s",
                 )
                 continue
             seen = echoes

@@ -20,7 +20,6 @@ import psutil
 
 from iot_monitor_bridge.config import HealthConfig
 from iot_monitor_bridge.drivers.base import Emit, FaultLog, SensorDriver
-from iot_monitor_bridge.drivers.schedule import Ticker
 from iot_monitor_bridge.model import BRIDGE_DEVICE_ID, JsonValue, SensorSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ class HealthDriver(SensorDriver):
     def __init__(self, cfg: HealthConfig, *, thermal_zone: Path = THERMAL_ZONE) -> None:
         self.device_id = BRIDGE_DEVICE_ID
         self.faults = FaultLog(_LOGGER, f"{BRIDGE_DEVICE_ID}/health")
-        self._interval = cfg.interval
+        self.interval = cfg.interval
         self._disk_path = cfg.disk_path
         readers: list[tuple[SensorSpec, Reader]] = [(CPU_USAGE, _CpuUsage())]
         temperature = cpu_temperature_reader(thermal_zone)
@@ -177,7 +176,7 @@ class HealthDriver(SensorDriver):
         self.sensors = tuple(spec for spec, _ in readers)
 
     async def run(self, emit: Emit) -> None:
-        ticker = Ticker(self._interval)
+        ticker = self.ticker()
         while True:
             await ticker.wait()
             # statvfs on a network mount can hang: never on the loop.

@@ -7,7 +7,6 @@ import logging
 
 from iot_monitor_bridge.config import Ds18b20Config
 from iot_monitor_bridge.drivers.base import Emit, FaultLog, SensorDriver
-from iot_monitor_bridge.drivers.schedule import Ticker
 from iot_monitor_bridge.model import SensorSpec
 from iot_monitor_bridge.parsers.base import Fault
 from iot_monitor_bridge.parsers.w1 import parse_w1_slave
@@ -37,10 +36,10 @@ class Ds18b20Driver(SensorDriver):
         )
         self._sensor_id = cfg.id
         self._path = cfg.w1_root / cfg.address / "w1_slave"
-        self._interval = cfg.interval
+        self.interval = cfg.interval
 
     async def run(self, emit: Emit) -> None:
-        ticker = Ticker(self._interval)
+        ticker = self.ticker()
         while True:
             await ticker.wait()
             await self._read_once(emit)

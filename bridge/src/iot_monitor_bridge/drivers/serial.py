@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -181,6 +182,7 @@ class SerialDriver(SensorDriver):
         self._source = f"{device_id}/{cfg.id}"
         self.faults = FaultLog(_LOGGER, self._source)
         self._cfg = cfg
+        self.interval: float = cfg.interval
         self._stream = _stream_for(cfg)
         self.sensors = self._stream.sensors
         self._baudrate = cfg.baudrate or self._stream.baudrate
@@ -225,18 +227,18 @@ class SerialDriver(SensorDriver):
             self._stop.wait(self._retry.next_delay())
 
     def _read(self, port: serial.Serial, emit: Emit) -> None:
-        interval = self._cfg.interval
         poll = self._stream.poll_command
         self._stream.restart()
-        next_check = time.monotonic()
+        checked = -math.inf
         heard = True
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_check:
+            interval = self.interval  # set_interval may change it at any time
+            if now >= checked + interval:
                 if not heard:
                     self.faults.fault("timeout", f"nothing decoded for {interval:g} s")
                 heard = False
-                next_check = now + interval
+                checked = now
                 if poll is not None:
                     port.write(poll)
             chunk = port.read(port.in_waiting or 1)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Final
 
 from iot_monitor_bridge import __version__
@@ -29,6 +30,16 @@ from iot_monitor_bridge.runtime.bridge_device import (
     bridge_device,
     broker_reading,
     diagnostic_readings,
+)
+from iot_monitor_bridge.runtime.commands import (
+    SETTINGS_META_KEY,
+    CommandHandler,
+    DriveOutput,
+    Effect,
+    PersistSettings,
+    SetCommitInterval,
+    SetHealthInterval,
+    SetSensorInterval,
 )
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import Publisher
@@ -82,6 +93,7 @@ class BridgeApp:
         self.sensor_drivers: list[SensorDriver] = list(self.device_set.sensors)
         if self.health is not None:
             self.sensor_drivers.append(self.health)
+        self.commands = CommandHandler(config)
         self._started = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -117,11 +129,13 @@ class BridgeApp:
         self._loop_thread = threading.get_ident()
         self._started = time.monotonic()
         self._spool = Spool(config.spool_path, config.spool)
+        self._apply(self.commands.restore(self._spool.get_meta(SETTINGS_META_KEY)))
         self._link = MqttLink(
             config.mqtt,
             client_id=f"iot-monitor-{config.bridge.id}",
             availability_topic=self.info.topics.availability,
         )
+        self._link.subscribe(self.info.topics.command, self._command)
         outputs = {(o.device_id, o.spec.id): o for o in self.device_set.outputs}
         self._publisher = Publisher(
             link=self._link,
@@ -227,6 +241,38 @@ class BridgeApp:
             self._announced = broker
             self._in_background(self._announcer.update((broker.host, broker.port)))
 
+    def _command(self, _topic: str, payload: bytes) -> None:
+        """One payload on the command topic: decide, apply the effects, answer at QoS 1."""
+        outcome = self.commands.handle(payload, time.monotonic())
+        result = outcome.result_payload
+        try:
+            self._apply(outcome.effects)
+        except (OSError, sqlite3.Error) as err:  # hardware or the spool file refused
+            result = self.commands.failed(outcome, str(err) or type(err).__name__)
+        except Exception as err:  # a bug; still exactly one answer
+            _LOGGER.exception("Applying command %r failed", outcome.command_id)
+            result = self.commands.failed(outcome, f"internal error: {type(err).__name__}")
+        self.link.publish(self.info.topics.command_result, result, qos=1)
+
+    def _apply(self, effects: Iterable[Effect]) -> None:
+        """Carry out what the command handler decided (docs/mqtt.md, "Command channel")."""
+        spool = self._spool
+        assert spool is not None, "the bridge is not running"
+        for effect in effects:
+            if isinstance(effect, DriveOutput):
+                self.publisher.drive_output(effect.device_id, effect.output_id, on=effect.on)
+            elif isinstance(effect, SetSensorInterval):
+                driver = self.device_set.configured[(effect.device_id, effect.sensor_id)]
+                driver.set_interval(effect.seconds)
+            elif isinstance(effect, SetHealthInterval):
+                if self.health is not None:  # the diagnostics loop reads self.config
+                    self.health.set_interval(effect.seconds)
+            elif isinstance(effect, SetCommitInterval):
+                spool.set_commit_interval(effect.seconds)
+            elif isinstance(effect, PersistSettings):
+                spool.set_meta(effect.key, effect.value)
+        self.config = self.commands.config
+
     async def _supervise(self, driver: SensorDriver) -> None:
         """Run a driver for ever: a failure is logged and the driver restarted with backoff."""
         name = f"{type(driver).__name__} {_fault_source(driver)}"
@@ -312,6 +358,7 @@ class BridgeApp:
             spool_oldest_age_s=spool.oldest_age_s() if spool else None,
             devices=len(self.devices) - 1,
             faults=faults,
+            commands=dict(self.commands.counts),
         )
         if with_spool:
             self._last_snapshot = snapshot

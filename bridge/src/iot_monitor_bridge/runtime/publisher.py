@@ -6,7 +6,9 @@ window has room. A PUBACK removes it from the spool. What could not be sent at o
 broker, a full window, an older backlog) stays in the spool and is drained oldest first,
 in batches, through the same window, while new readings keep entering the spool behind
 it. So on one connection new readings go out in ``seq`` order; the only repeats are the
-current states described next, and readings in flight when a connection dropped.
+current states described next, readings in flight when a connection dropped, and after a
+broker was lost, what it acknowledged in its last second (``REPLAY_S``): a broker that
+crashes right after a PUBACK may not have passed the reading on to anyone.
 
 On every (re)connect, and when Home Assistant announces itself on ``homeassistant/status``,
 the publisher (re)sends what Home Assistant needs to rebuild its view: the bridge
@@ -25,6 +27,7 @@ import json
 import logging
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -37,7 +40,7 @@ from iot_monitor_bridge.protocol.discovery import (
     object_id,
 )
 from iot_monitor_bridge.protocol.payloads import encode_reading
-from iot_monitor_bridge.runtime.mqtt import MqttLink, finished_within
+from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink, finished_within
 from iot_monitor_bridge.runtime.spool import Spool
 from iot_monitor_bridge.runtime.status import BrokerStatus
 
@@ -53,6 +56,13 @@ COMMIT_CHECK_S: Final = 0.25
 PUBLISHED_OBJECT_IDS_KEY: Final = "discovery.object_ids"
 """Spool meta: discovery object ids with a (non-empty) retained config on the brokers."""
 MAX_OUTPUT_PAYLOAD: Final = 16
+REPLAY_S: Final = 1.0
+"""After a broker is lost (not left on purpose), the readings it acknowledged this long
+before are sent again to the next broker, with their own ``seq``. Mosquitto killed in the
+middle of a stream loses a few messages it has already acknowledged (docs/mqtt.md);
+Home Assistant ignores the copies that did arrive."""
+REPLAY_MAX: Final = MAX_INFLIGHT
+"""At most this many readings are sent again: the newest acknowledged."""
 
 
 class LoopHop:
@@ -121,6 +131,10 @@ class Publisher:
         """The newest acknowledged reading of every sensor and output: its current state."""
         self._inflight: dict[int, Reading] = {}
         """Message id -> reading sent on the current connection, awaiting PUBACK."""
+        self._acknowledged: deque[tuple[float, Reading]] = deque(maxlen=REPLAY_MAX)
+        """(loop time, reading) of the newest PUBACKs on the current connection."""
+        self._replay: dict[int, Reading] = {}
+        """Seq -> reading a lost broker acknowledged last: sent again until acknowledged."""
         self._removals: dict[int, str] = {}
         """Message id -> object id of empty discovery configs awaiting PUBACK."""
         self._window = link.window
@@ -208,10 +222,13 @@ class Publisher:
     def _published(self, mids: list[int]) -> None:
         seqs: list[int] = []
         delivered = self._delivered
+        now = self._loop.time()
         for mid in mids:
             reading = self._inflight.pop(mid, None)
             if reading is not None:
-                seqs.append(reading.seq)
+                self._acknowledged.append((now, reading))
+                if self._replay.pop(reading.seq, None) is None:  # a copy is not news
+                    seqs.append(reading.seq)
                 key = (reading.device_id, reading.sensor_id)
                 current = delivered.get(key)
                 if current is None or current.seq < reading.seq:
@@ -268,16 +285,25 @@ class Publisher:
         self._publish_description()
         self._publish_discovery()
         self._remove_departed_devices()
+        for reading in sorted(self._replay.values(), key=lambda r: r.seq):
+            if not self._send(reading):
+                break
         self._schedule_states(self._states_delay_s)
         self._wake.set()
 
     def _link_down(self) -> None:
+        """The broker was lost: what it acknowledged last is sent again on the next one."""
+        cutoff = self._loop.time() - REPLAY_S
+        for acknowledged_at, reading in self._acknowledged:
+            if acknowledged_at >= cutoff:
+                self._replay[reading.seq] = reading
         self._reset(connected=False)
 
     def _reset(self, *, connected: bool) -> None:
         """Forget the previous connection: unacknowledged readings are re-sent from the spool."""
         self._connected = connected
         self._inflight.clear()
+        self._acknowledged.clear()
         self._removals.clear()
         self._idle.set()
         self._cursor = -1
@@ -364,12 +390,19 @@ class Publisher:
             self.faults.fault("bad_output_command", f"{topic}: {payload[:32]!r} ignored")
             return
         try:
-            driver.set(command == b"ON")
-            state = driver.is_on
+            self.drive_output(target[0], target[1], on=command == b"ON")
         except OSError as err:
             self.faults.fault("output_failed", f"{target[0]}/{target[1]}: {err}")
-            return
-        self.emit(Reading(target[0], target[1], state, now_ms()))
+
+    def drive_output(self, device_id: str, output_id: str, *, on: bool) -> None:
+        """Drive a configured output and publish the state it reached.
+
+        Raises ``KeyError`` for an output not in the config, ``OSError`` if the hardware
+        refuses.
+        """
+        driver = self._outputs[(device_id, output_id)]
+        driver.set(on)
+        self.emit(Reading(device_id, output_id, driver.is_on, now_ms()))
 
     def output_states(self) -> None:
         """Read every output's state once (at start-up) so Home Assistant's switches follow."""

@@ -255,6 +255,10 @@ class Spool:
             self._depth -= removed
             self._changed()
 
+    def set_commit_interval(self, seconds: float) -> None:
+        """Change ``commit_interval`` while running (remote ``set_config``)."""
+        self._settings = self._settings.model_copy(update={"commit_interval": seconds})
+
     def commit_due(self) -> bool:
         """Whether the commit policy says to commit now.
 

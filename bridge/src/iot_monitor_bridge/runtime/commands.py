@@ -1,0 +1,507 @@
+"""The JSON command channel: Home Assistant asks, the bridge answers every command exactly once.
+
+``CommandHandler.handle(payload, now)`` is pure: it checks size, rate, JSON and arguments,
+decides, and returns the result payload together with the *effects* the runtime applies
+(drive an output, change a sampling interval, persist the settings). Nothing here touches
+sockets, threads, files or hardware, so every path, hostile input included, is tested
+directly. The protocol is documented in docs/mqtt.md ("Command channel").
+
+Remote settings (``set_config``) are validated by the very pydantic models that validate
+the configuration file, so a value the file would refuse is refused here too, with the
+same wording. They are kept as *overrides* of the file, persisted by the runtime, and
+applied again over the file at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, TypeAlias
+
+from pydantic import BaseModel, ValidationError
+
+from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, problems_of
+from iot_monitor_bridge.drivers.base import FaultLog
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES: Final = 16 * 1024
+"""Larger command payloads are answered ``too_large`` without being parsed."""
+MAX_ID_LENGTH: Final = 64
+SETTINGS_META_KEY: Final = "commands.settings"
+"""Spool meta key of the persisted overrides (JSON, shaped like ``set_config``'s settings)."""
+_MAX_TEXT: Final = 64
+"""Longest piece of client-supplied text (a command name, an id) quoted in a message."""
+_MAX_PROBLEMS: Final = 10
+
+JsonObject: TypeAlias = dict[str, Any]
+SettingPath: TypeAlias = tuple[str, ...]
+"""Where a remote setting lives in ``set_config``'s settings, e.g. ``("health", "interval")``."""
+
+HEALTH_INTERVAL: Final[SettingPath] = ("health", "interval")
+COMMIT_INTERVAL: Final[SettingPath] = ("spool", "commit_interval")
+
+
+def _sensor_interval(device_id: str, sensor_id: str) -> SettingPath:
+    return ("devices", device_id, "sensors", sensor_id, "interval")
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad_json"
+    UNKNOWN_COMMAND = "unknown_command"
+    INVALID = "invalid"
+    NOT_ALLOWED = "not_allowed"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    FAILED = "failed"
+
+
+# ----- effects: what the runtime must do for a command ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DriveOutput:
+    device_id: str
+    output_id: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetSensorInterval:
+    """A configured sensor's ``interval`` (``devices[].sensors[].interval`` in the file)."""
+
+    device_id: str
+    sensor_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetHealthInterval:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetCommitInterval:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PersistSettings:
+    """Store ``value`` under ``key`` (spool meta) so the overrides survive a restart."""
+
+    key: str
+    value: str
+
+
+Effect: TypeAlias = (
+    DriveOutput | SetSensorInterval | SetHealthInterval | SetCommitInterval | PersistSettings
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """The answer to one payload: the result to publish and the effects to apply first."""
+
+    command_id: str | None
+    result_payload: bytes
+    effects: tuple[Effect, ...] = ()
+
+
+def result_payload(command_id: str | None, result: Any) -> bytes:
+    return _encode({"id": command_id, "ok": True, "result": result})
+
+
+def error_payload(command_id: str | None, code: ErrorCode, message: str) -> bytes:
+    return _encode({"id": command_id, "ok": False, "error": {"code": code, "message": message}})
+
+
+def _encode(message: JsonObject) -> bytes:
+    # ASCII escapes keep lone surrogates from client-supplied text encodable.
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+# ----- rate limiting ----------------------------------------------------------------------
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; the clock is passed in.
+
+    A clock that goes back refills nothing and is taken as the new reference.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self._last is not None and now > self._last:
+            self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+# ----- remote settings --------------------------------------------------------------------
+
+
+def _clip(text: str) -> str:
+    """Client-supplied text for a message or a log line: escaped and clipped."""
+    shown = repr(text[:_MAX_TEXT])[1:-1]
+    return shown + "..." if len(text) > _MAX_TEXT else shown
+
+
+def _quote(text: str) -> str:
+    return f"'{_clip(text)}'"
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """One remotely settable value and the configuration model that validates it."""
+
+    section: BaseModel
+    """The file's model holding the value (a sensor's config, ``health``, ``spool``)."""
+    field: str
+
+    @property
+    def value(self) -> float:
+        value: float = getattr(self.section, self.field)
+        return value
+
+    def validate(self, value: Any, path: SettingPath) -> float | list[str]:
+        """The value as the file would take it, or the problems, named by ``settings.`` path."""
+        data = {**self.section.model_dump(), self.field: value}
+        try:
+            valid = type(self.section).model_validate(data)
+        except ValidationError as err:
+            where = ".".join(("settings", *path[:-1]))
+            problems = []
+            for line in problems_of(err):
+                key, _, message = line.partition(": ")
+                problems.append(f"{where if key == '(top level)' else f'{where}.{key}'}: {message}")
+            return problems
+        validated: float = getattr(valid, self.field)
+        return validated
+
+
+def _settings_of(config: BridgeConfig) -> dict[SettingPath, _Setting]:
+    """Every setting ``set_config`` may change, in a stable order."""
+    settings = {
+        HEALTH_INTERVAL: _Setting(config.health, "interval"),
+        COMMIT_INTERVAL: _Setting(config.spool, "commit_interval"),
+    }
+    for device in config.devices:
+        for sensor in device.sensors:
+            if "interval" in type(sensor).model_fields:
+                settings[_sensor_interval(device.id, sensor.id)] = _Setting(sensor, "interval")
+    return settings
+
+
+def _with_settings(config: BridgeConfig, values: Mapping[SettingPath, float]) -> BridgeConfig:
+    """``config`` with the given (already validated) settings replaced."""
+
+    def updated(model: Any, path: SettingPath) -> Any:
+        if path not in values:
+            return model
+        return model.model_copy(update={path[-1]: values[path]})
+
+    devices = [
+        device.model_copy(
+            update={
+                "sensors": [
+                    updated(sensor, _sensor_interval(device.id, sensor.id))
+                    for sensor in device.sensors
+                ]
+            }
+        )
+        for device in config.devices
+    ]
+    return config.model_copy(
+        update={
+            "health": updated(config.health, HEALTH_INTERVAL),
+            "spool": updated(config.spool, COMMIT_INTERVAL),
+            "devices": devices,
+        }
+    )
+
+
+def _nest(flat: Mapping[SettingPath, Any]) -> JsonObject:
+    """``{("health", "interval"): 15}`` -> ``{"health": {"interval": 15}}``."""
+    tree: JsonObject = {}
+    for path, value in flat.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _leaves(
+    node: Any, path: SettingPath, known: Mapping[SettingPath, _Setting]
+) -> Iterator[tuple[SettingPath, Any] | str]:
+    """Walk a settings object: ``(path, value)`` per settable value given, a string per problem."""
+    if path in known:
+        yield path, node
+        return
+    where = ".".join(("settings", *path))
+    if not isinstance(node, dict):
+        yield f"{where}: expected an object"
+        return
+    depth = len(path)
+    children = list(dict.fromkeys(p[depth] for p in known if p[:depth] == path))
+    for key, value in node.items():
+        if key in children:
+            yield from _leaves(value, (*path, key), known)
+            continue
+        expected = ", ".join(children[:_MAX_PROBLEMS])
+        yield f"{where}.{_clip(key)}: unknown key; expected one of: {expected}"
+
+
+# ----- the handler ------------------------------------------------------------------------
+
+
+class CommandHandler:
+    """Answers command payloads; keeps the effective remote settings and the result counts.
+
+    ``config`` is the file's configuration. Call ``restore`` once at start with the persisted
+    overrides, and apply the effects it returns; then ``handle`` each payload.
+    """
+
+    def __init__(self, config: BridgeConfig, logger: logging.Logger = _LOGGER) -> None:
+        self._file_config = config
+        self._limits: CommandsConfig = config.commands
+        self._bucket = TokenBucket(config.commands.rate, config.commands.burst)
+        self._outputs = frozenset(
+            (device.id, output.id) for device in config.devices for output in device.outputs
+        )
+        self._known = _settings_of(config)
+        self._overrides: dict[SettingPath, float] = {}
+        self.config = config
+        """The effective configuration: the file with the remote settings applied."""
+        self.counts: Counter[str] = Counter()
+        """Results since start by outcome: ``ok``, ``error``, ``rate_limited``."""
+        self._logger = logger
+        self._faults = FaultLog(logger, "commands")
+        self._commands: dict[str, Callable[[str, JsonObject], CommandOutcome]] = {
+            "ping": self._ping,
+            "get_config": self._get_config,
+            "set_config": self._set_config,
+            "set_output": self._set_output,
+        }
+
+    @property
+    def overrides(self) -> dict[SettingPath, float]:
+        return dict(self._overrides)
+
+    # ----- entry points ---------------------------------------------------------------------
+
+    def handle(self, payload: bytes, now: float) -> CommandOutcome:
+        """One result for one payload, whatever it holds; ``now`` is a monotonic clock."""
+        allowed = self._bucket.take(now)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return self._error(
+                None,
+                ErrorCode.TOO_LARGE,
+                f"payload of {len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} are accepted",
+            )
+        try:
+            message = json.loads(payload, parse_constant=_reject_constant)
+        except json.JSONDecodeError as err:
+            return self._error(None, ErrorCode.BAD_JSON, f"not JSON: {err.msg} at {err.pos}")
+        except UnicodeDecodeError:
+            return self._error(None, ErrorCode.BAD_JSON, "not JSON: not UTF-8 text")
+        except RecursionError:
+            return self._error(None, ErrorCode.BAD_JSON, "not JSON: nested too deeply")
+        except ValueError as err:  # NaN, Infinity, an integer of thousands of digits
+            return self._error(None, ErrorCode.BAD_JSON, f"not JSON: {_clip(str(err))}")
+        if not isinstance(message, dict):
+            return self._error(None, ErrorCode.INVALID, "(top level): expected a JSON object")
+        command_id = message.get("id")
+        if not isinstance(command_id, str) or not 0 < len(command_id) <= MAX_ID_LENGTH:
+            return self._error(
+                None, ErrorCode.INVALID, f"id: expected a string of 1 to {MAX_ID_LENGTH} characters"
+            )
+        if not allowed:
+            rate = self._limits.rate
+            return self._error(
+                command_id,
+                ErrorCode.RATE_LIMITED,
+                f"more than {rate:g} commands/s (burst {self._limits.burst}); try again later",
+            )
+        name = message.get("command")
+        if not isinstance(name, str):
+            problem = "expected a string" if "command" in message else "field required"
+            return self._error(command_id, ErrorCode.INVALID, f"command: {problem}")
+        command = self._commands.get(name)
+        if command is None:
+            known = ", ".join(self._commands)
+            return self._error(
+                command_id,
+                ErrorCode.UNKNOWN_COMMAND,
+                f"unknown command {_quote(name)}; known: {known}",
+            )
+        args = {key: value for key, value in message.items() if key not in ("id", "command")}
+        try:
+            return command(command_id, args)
+        except Exception as err:  # the channel answers whatever happens
+            self._logger.exception("command %s %s failed", name, _quote(command_id))
+            return self._error(
+                command_id, ErrorCode.FAILED, f"internal error: {type(err).__name__}"
+            )
+
+    def failed(self, outcome: CommandOutcome, reason: str) -> bytes:
+        """The result to publish instead of ``outcome``'s when applying its effects failed."""
+        self.counts["ok"] -= 1
+        return self._error(outcome.command_id, ErrorCode.FAILED, reason).result_payload
+
+    def restore(self, stored: str | None) -> tuple[Effect, ...]:
+        """Apply persisted overrides over the file; the effects bring the drivers in line.
+
+        Overrides the current file no longer allows (a sensor removed, a bound tightened)
+        are dropped with a warning, and the cleaned set is persisted again.
+        """
+        if not stored:
+            return ()
+        try:
+            data = json.loads(stored)
+        except ValueError:
+            data = "not JSON"
+        values, problems = self._validated({}, data)
+        for problem in problems:
+            self._logger.warning("stored remote setting ignored: %s", problem)
+        return self._apply(values, persist=bool(problems))
+
+    # ----- commands -------------------------------------------------------------------------
+
+    def _ping(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        problems = _unknown_keys(args, ())
+        if problems:
+            return self._invalid(command_id, problems)
+        return self._ok(command_id, {"pong": True, "bridge": self._file_config.bridge.id})
+
+    def _get_config(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        problems = _unknown_keys(args, ())
+        if problems:
+            return self._invalid(command_id, problems)
+        return self._ok(command_id, self._settings_result())
+
+    def _set_config(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        problems = _unknown_keys(args, ("settings",))
+        if problems:
+            return self._invalid(command_id, problems)
+        values, problems = self._validated(self._overrides, args["settings"])
+        if problems:
+            return self._invalid(command_id, problems)
+        before = self._effective()
+        effects = self._apply(values, persist=values != self._overrides)
+        after = self._effective()
+        changed = [".".join(path) for path in after if after[path] != before[path]]
+        if changed:
+            self._logger.info("command %s changed %s", _quote(command_id), ", ".join(changed))
+        return self._ok(command_id, {**self._settings_result(), "changed": changed}, effects)
+
+    def _set_output(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        problems = _unknown_keys(args, ("device", "output", "state"))
+        for key in ("device", "output"):
+            if key in args and not isinstance(args[key], str):
+                problems.append(f"{key}: expected a string")
+        state = args.get("state")
+        if "state" in args and not (isinstance(state, bool) or state in ("ON", "OFF")):
+            problems.append('state: expected true, false, "ON" or "OFF"')
+        if problems:
+            return self._invalid(command_id, problems)
+        device, output = args["device"], args["output"]
+        if (device, output) not in self._outputs:
+            return self._error(
+                command_id,
+                ErrorCode.NOT_ALLOWED,
+                f"no output {_quote(output)} on device {_quote(device)} in the configuration",
+            )
+        on = state if isinstance(state, bool) else state == "ON"
+        effect = DriveOutput(device, output, on)
+        return self._ok(command_id, {"device": device, "output": output, "state": on}, (effect,))
+
+    # ----- helpers --------------------------------------------------------------------------
+
+    def _effective(self) -> dict[SettingPath, float]:
+        return {path: setting.value for path, setting in _settings_of(self.config).items()}
+
+    def _validated(
+        self, overrides: Mapping[SettingPath, float], settings: Any
+    ) -> tuple[dict[SettingPath, float], list[str]]:
+        """``overrides`` updated by a settings object (``null`` resets a value to the file's)."""
+        values = dict(overrides)
+        problems: list[str] = []
+        for item in _leaves(settings, (), self._known):
+            if isinstance(item, str):
+                problems.append(item)
+                continue
+            path, value = item
+            if value is None:
+                values.pop(path, None)
+                continue
+            checked = self._known[path].validate(value, path)
+            if isinstance(checked, list):
+                problems.extend(checked)
+            else:
+                values[path] = checked
+        return values, problems
+
+    def _apply(self, values: dict[SettingPath, float], *, persist: bool) -> tuple[Effect, ...]:
+        """Make ``values`` the overrides; the effects for the values that changed."""
+        before = self._effective()
+        self._overrides = values
+        self.config = _with_settings(self._file_config, values)
+        effects: list[Effect] = [
+            _setting_effect(path, seconds)
+            for path, seconds in self._effective().items()
+            if seconds != before[path]
+        ]
+        if persist:
+            text = json.dumps(_nest(values), separators=(",", ":"), sort_keys=True)
+            effects.append(PersistSettings(SETTINGS_META_KEY, text))
+        return tuple(effects)
+
+    def _settings_result(self) -> JsonObject:
+        return {"settings": _nest(self._effective()), "overrides": _nest(self._overrides)}
+
+    def _ok(self, command_id: str, result: Any, effects: tuple[Effect, ...] = ()) -> CommandOutcome:
+        self.counts["ok"] += 1
+        return CommandOutcome(command_id, result_payload(command_id, result), effects)
+
+    def _invalid(self, command_id: str, problems: list[str]) -> CommandOutcome:
+        shown = problems[:_MAX_PROBLEMS]
+        more = len(problems) - len(shown)
+        message = "; ".join(shown) + (f"; and {more} more" if more else "")
+        return self._error(command_id, ErrorCode.INVALID, message)
+
+    def _error(self, command_id: str | None, code: ErrorCode, message: str) -> CommandOutcome:
+        self.counts["rate_limited" if code is ErrorCode.RATE_LIMITED else "error"] += 1
+        self._faults.fault(code.value, message)
+        return CommandOutcome(command_id, error_payload(command_id, code, message))
+
+
+def _setting_effect(path: SettingPath, seconds: float) -> Effect:
+    if path == HEALTH_INTERVAL:
+        return SetHealthInterval(seconds)
+    if path == COMMIT_INTERVAL:
+        return SetCommitInterval(seconds)
+    return SetSensorInterval(path[1], path[3], seconds)
+
+
+def _unknown_keys(args: JsonObject, expected: tuple[str, ...]) -> list[str]:
+    """Problems for keys not in ``expected`` and for ``expected`` keys that are missing."""
+    problems = [f"{_clip(key)}: unknown key" for key in args if key not in expected]
+    problems += [f"{key}: field required" for key in expected if key not in args]
+    return problems
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
