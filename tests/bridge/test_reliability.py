@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -479,18 +480,19 @@ def test_a_full_spool_drops_the_oldest_counts_them_and_keeps_running(
     consumer = SeqConsumer("ha", broker)
     consumers.append(consumer)
     broker.stop()  # the consumer's session is saved; the bridge starts with no broker
-    bridge = BridgeProcess(tmp_path, [broker], [FLEET], spool={"max_readings": 1000})
+    bound = 100  # the smallest the configuration allows
+    bridge = BridgeProcess(tmp_path, [broker], [FLEET], spool={"max_readings": bound})
     started_ms = time.time_ns() // 1_000_000
     bridge.start()
     bridges.append(bridge)
-    full = bridge.wait_health(lambda h: h["spool_dropped"] >= 1000, 30, "drops")
-    assert full["spool_depth"] <= 1000 + SpoolConfig().commit_every
+    full = bridge.wait_health(lambda h: h["spool_dropped"] >= 500, 30, "drops")
+    assert full["spool_depth"] <= bound + SpoolConfig().commit_every
     assert bridge.running
 
     broker.start()
     consumer.wait_for(
         lambda c: any(
-            topic == f"{ROOT}/bridge/spool_dropped/state" and value >= 1000
+            topic == f"{ROOT}/bridge/spool_dropped/state" and value >= 500
             for topic, value, _ in c.readings.values()
         ),
         20,
@@ -498,7 +500,8 @@ def test_a_full_spool_drops_the_oldest_counts_them_and_keeps_running(
     )
     assert_no_gap(consumer, bridge, broker)  # what is left: one unbroken run of the newest
     fleet_ts = [ts for topic, _, ts in consumer.readings.values() if "/fleet_" in topic]
-    assert min(fleet_ts) > started_ms + 3_000  # the first seconds (> 1000 readings) are gone
+    # At RATE readings/s, the 500 dropped first cover about two seconds: none of them came.
+    assert min(fleet_ts) > started_ms + 1_500
 
 
 async def test_what_a_lost_broker_acknowledged_last_goes_to_the_next_one(
@@ -609,7 +612,9 @@ def test_password_tls_and_client_certificate(
     ("change", "expected_in_log"),
     [
         ({"password": "wrong"}, "not authorized"),
-        ({"tls": "without client certificate"}, "connect"),
+        # TLS 1.3 asks for the client certificate after the handshake: the refusal shows
+        # either as a failed connect or as a failed CONNACK, depending on timing.
+        ({"tls": "without client certificate"}, "(connect|refused) 127.0.0.1"),
         ({"tls": "wrong host name"}, "IP address mismatch"),
     ],
     ids=["wrong password", "no client certificate", "wrong host name"],
@@ -637,7 +642,7 @@ def test_refused_credentials_keep_the_bridge_off_the_broker(
         assert health["broker"]["connected"] is False
         assert recorder.on(AVAILABILITY) == []
         refused.stop()
-        assert expected_in_log.lower() in refused.log.lower(), refused.log
+        assert re.search(expected_in_log, refused.log, re.IGNORECASE), refused.log
         assert PASSWORD not in refused.log
         if wrong_name:
             # The same certificate with host name checking off is accepted: it was the name.
