@@ -12,25 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.mosquitto import free_port
+from tests.support.processes import session_members
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo"
-
-
-def _session_members(session_id: int) -> list[int]:
-    """Processes still in the demo's session (its children included, whatever their group)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == session_id and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="scripts/demo is a bash script")
@@ -73,7 +58,7 @@ def test_demo_shows_the_fleet_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
     reader.join(5)
     text = "".join(output)
     assert "bridge demo-pi (Demo Pi): online" in text
-    assert _session_members(demo.pid) == []  # broker, bridge and live view are all gone
+    assert session_members(demo.pid) == []  # broker, bridge and live view are all gone
     bridge_log = (tmp_path / "demo" / "bridge.log").read_text()
     assert "Availability offline acknowledged" in bridge_log  # the broker outlived the bridge
     assert "Traceback" not in bridge_log
