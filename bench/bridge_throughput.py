@@ -45,33 +45,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pipeline import CHUNK, TOPICS, bridge_pipeline, reading  # noqa: E402
+
 from iot_monitor_bridge.config import (  # noqa: E402
-    BrokerConfig,
     HealthConfig,
-    MqttConfig,
-    SpoolConfig,
 )
 from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
-from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec  # noqa: E402
-from iot_monitor_bridge.protocol.discovery import BridgeInfo  # noqa: E402
 from iot_monitor_bridge.protocol.payloads import encode_reading  # noqa: E402
-from iot_monitor_bridge.protocol.topics import Topics  # noqa: E402
-from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink  # noqa: E402
-from iot_monitor_bridge.runtime.publisher import Publisher  # noqa: E402
-from iot_monitor_bridge.runtime.spool import Spool  # noqa: E402
+from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT  # noqa: E402
 from tests.support.mosquitto import Mosquitto, free_port  # noqa: E402
 
-TOPICS = Topics("iot_monitor", "bench", "homeassistant")
-DEVICES = 8
-SENSOR = SensorSpec("temperature", "Temperature", unit="°C")
-CHUNK = 50
 """Readings emitted per loop iteration in the bridge run, as drivers would between awaits."""
 SCRAPE_INTERVAL_S = 1.0
 """How often the memory run fetches /health and /metrics (a Prometheus agent: 15 s)."""
-
-
-def _reading(n: int, ts_ms: int) -> Reading:
-    return Reading(f"fleet_{n % DEVICES + 1}", "temperature", round(20 + (n % 100) / 10, 1), ts_ms)
 
 
 def baseline(port: int, count: int, max_inflight: int) -> float:
@@ -99,7 +85,7 @@ def baseline(port: int, count: int, max_inflight: int) -> float:
     ts = now_ms()
     payloads = [
         (TOPICS.state(r.device_id, r.sensor_id), encode_reading(r))
-        for r in (_reading(n, ts + n) for n in range(count))
+        for r in (reading(n, ts + n) for n in range(count))
     ]
     started = time.perf_counter()
     for topic, payload in payloads:
@@ -114,21 +100,7 @@ def baseline(port: int, count: int, max_inflight: int) -> float:
 
 async def bridge_path(port: int, count: int, workdir: Path) -> float:
     """Messages/s through spool, payload, publish, PUBACK and spool ack."""
-    spool = Spool(workdir / "spool.db", SpoolConfig())
-    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=port)])
-    link = MqttLink(config, client_id="bench-bridge", availability_topic=TOPICS.availability)
-    devices = [
-        DeviceSpec(f"fleet_{n}", f"Fleet {n}", "bench", sensors=(SENSOR,))
-        for n in range(1, DEVICES + 1)
-    ]
-    publisher = Publisher(
-        link=link,
-        spool=spool,
-        info=BridgeInfo("bench", "Bench", "0", TOPICS),
-        devices=devices,
-        outputs={},
-    )
-    publisher.start()
+    spool, link, publisher = bridge_pipeline(port, workdir / "spool.db")
     link.start()
     await link.wait_connected()
     await publisher.wait_idle(10)  # discovery and description are out of the way
@@ -136,7 +108,7 @@ async def bridge_path(port: int, count: int, workdir: Path) -> float:
     started = time.perf_counter()
     for first in range(0, count, CHUNK):
         for n in range(first, min(first + CHUNK, count)):
-            publisher.emit(_reading(n, ts + n))
+            publisher.emit(reading(n, ts + n))
         await asyncio.sleep(0)
     while publisher.published_total < count:
         await publisher.wait_idle(60)

@@ -46,30 +46,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig  # noqa: E402
+from pipeline import CHUNK, TOPICS, bridge_pipeline, reading  # noqa: E402
+
 from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
-from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec  # noqa: E402
-from iot_monitor_bridge.protocol.discovery import BridgeInfo  # noqa: E402
 from iot_monitor_bridge.protocol.payloads import encode_reading  # noqa: E402
-from iot_monitor_bridge.protocol.topics import Topics  # noqa: E402
-from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink  # noqa: E402
-from iot_monitor_bridge.runtime.publisher import Publisher  # noqa: E402
-from iot_monitor_bridge.runtime.spool import Spool  # noqa: E402
+from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT  # noqa: E402
 from tests.support.mosquitto import Mosquitto, free_port  # noqa: E402
 
-TOPICS = Topics("iot_monitor", "bench", "homeassistant")
-DEVICES = 8
-SENSOR = SensorSpec("temperature", "Temperature", unit="°C")
-CHUNK = 50
-"""Readings emitted per loop iteration, as drivers would between awaits."""
 FLEET_COUNT = 10
 FLEET_RATE_HZ = 4
 READINGS_PER_S = FLEET_COUNT * 5 * FLEET_RATE_HZ
 WARM_UP_S = 5.0
-
-
-def _reading(n: int, ts_ms: int) -> Reading:
-    return Reading(f"fleet_{n % DEVICES + 1}", "temperature", round(20 + (n % 100) / 10, 1), ts_ms)
 
 
 @dataclass
@@ -126,26 +113,12 @@ def raw_loop(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 async def outage_and_drain(port: int, count: int, spool_path: Path) -> DrainResult:
     """One round: fill a new spool while disconnected, the raw loop, then the drain."""
-    spool = Spool(spool_path, SpoolConfig())
-    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=port)])
-    link = MqttLink(config, client_id="bench-bridge", availability_topic=TOPICS.availability)
-    devices = [
-        DeviceSpec(f"fleet_{n}", f"Fleet {n}", "bench", sensors=(SENSOR,))
-        for n in range(1, DEVICES + 1)
-    ]
-    publisher = Publisher(
-        link=link,
-        spool=spool,
-        info=BridgeInfo("bench", "Bench", "0", TOPICS),
-        devices=devices,
-        outputs={},
-    )
-    publisher.start()
+    spool, link, publisher = bridge_pipeline(port, spool_path)
     ts = now_ms()
     started = time.perf_counter()
     for first in range(0, count, CHUNK):
         for n in range(first, min(first + CHUNK, count)):
-            publisher.emit(_reading(n, ts + n))
+            publisher.emit(reading(n, ts + n))
         await asyncio.sleep(0)
     write_per_s = count / (time.perf_counter() - started)
     if spool.depth != count:
