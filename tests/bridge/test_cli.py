@@ -34,7 +34,7 @@ devices:
       - {id: fan, type: gpio_output, pin: 27}
 """
 PROBLEMS = [
-    "mqtt.brokers[0].port: input should be less than or equal to 65535",
+    "mqtt.brokers[0].port: expected `int` <= 65535",
     "devices[1].sensors[0].pin: field required",
 ]
 

@@ -300,7 +300,7 @@ def test_set_config_is_all_or_nothing(handler: CommandHandler) -> None:
     code, message = error(send(handler, {"id": "1", "command": "set_config", "settings": settings}))
     assert (code, message) == (
         "invalid",
-        "settings.spool.commit_interval: input should be greater than 0",
+        "settings.spool.commit_interval: expected a duration greater than 0",
     )
     assert handler.config.health.interval == 15.0
 
@@ -345,7 +345,7 @@ def test_restore_drops_what_the_file_no_longer_allows(
     )
     warnings = [r.getMessage() for r in caplog.records]
     assert any("settings.devices.boiler.sensors.gone: unknown key" in w for w in warnings)
-    assert any("water_temp.interval: input should be greater than 0" in w for w in warnings)
+    assert any("water_temp.interval: expected a duration greater than 0" in w for w in warnings)
 
 
 @pytest.mark.parametrize("stored", [None, "", "not json", "[1, 2]"])

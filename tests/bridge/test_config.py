@@ -38,15 +38,15 @@ def test_durations_accept_units() -> None:
         ),
         (
             "devices: [{id: b, sensors: [{id: x, type: nope}]}]",
-            "devices[0].sensors[0]: unknown type",
+            "devices[0].sensors[0].type: unknown type 'nope'",
         ),
         ("devices: [{id: b, sensors: [{id: x}]}]", "devices[0].sensors[0].type: field required"),
-        ("http: {port: 70000}", "http.port: input should be less than or equal to 65535"),
-        ("mqtt: {brokers: []}", "mqtt.brokers: list should have at least 1 item"),
+        ("http: {port: 70000}", "http.port: expected `int` <= 65535"),
+        ("mqtt: {brokers: []}", "mqtt.brokers: expected `array` of length >= 1"),
         ("bogus: 1", "bogus: unknown key"),
-        ("devices: [{id: Bad/Id, simulate: {}}]", "devices[0].id: string should match pattern"),
+        ("devices: [{id: Bad/Id, simulate: {}}]", "devices[0].id: expected `str` matching regex"),
         ("devices: [{id: bridge, simulate: {}}]", "devices[0].id: 'bridge' is reserved"),
-        ("bridge: {id: kitchen_pi}", "bridge.id: string should match pattern"),
+        ("bridge: {id: kitchen_pi}", "bridge.id: expected `str` matching regex"),
         ("devices: [{id: a, simulate: {}}, {id: a, simulate: {}}]", "devices: duplicate device id"),
         ("health: {interval: soon}", "health.interval: expected a duration"),
         ("devices: [\n  {id: a,\n", "config:3: invalid YAML"),
@@ -68,3 +68,45 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_bridge_id_from_the_hostname_is_a_valid_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("socket.gethostname", lambda: "Kitchen_Pi.local")
     assert parse_config("").bridge.id == "kitchen-pi-local"
+
+
+def test_problems_in_several_places_are_all_named() -> None:
+    text = """\
+devices:
+  - id: a
+    sensors:
+      - {id: door, type: gpio_input, pin: 40}
+      - {id: sonar, type: hcsr04, trigger_pin: 5, echo_pin: 5}
+      - {id: air, type: serial, port: /dev/ttyUSB0, protocol: json_lines, fields: {Bad: {}}}
+    outputs:
+      - {id: fan, pin: 4, colour: red}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        "devices[0].sensors[0].pin: expected `int` <= 27",
+        "devices[0].sensors[1].echo_pin: must differ from trigger_pin",
+        "devices[0].sensors[2].fields.Bad: expected `str` matching regex "
+        "'^[a-z0-9][a-z0-9_-]{0,63}$'",
+        "devices[0].outputs[0].colour: unknown key",
+        "devices[0].outputs[0].type: field required",
+    ]
+
+
+@pytest.mark.parametrize("version", ["5", "'5'", "'3.1.1'"])
+def test_mqtt_protocol_is_taken_as_number_or_text(version: str) -> None:
+    config = parse_config(f"mqtt: {{protocol: {version}}}")
+    assert config.mqtt.mqtt5 == ("5" in version)
+
+
+def test_the_password_stays_out_of_the_configs_repr() -> None:
+    config = parse_config("mqtt: {username: pi, password: hunter2}")
+    assert config.mqtt.password == "hunter2"
+    assert "hunter2" not in repr(config)
+    assert "password=***" in repr(config)
+
+
+def test_config_is_immutable() -> None:
+    config = parse_config("")
+    with pytest.raises(AttributeError):
+        config.http.port = 1  # type: ignore[misc]

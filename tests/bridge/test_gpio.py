@@ -14,10 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iot_monitor_bridge.config import (
+    ConfigError,
     GpioInputConfig,
     GpioOutputConfig,
     Hcsr04Config,
     Mcp3008Config,
+    validate,
 )
 from iot_monitor_bridge.drivers.base import DriverError, now_ms
 from iot_monitor_bridge.drivers.gpio import (
@@ -46,7 +48,7 @@ def pins() -> Iterator[MockFactory]:
 
 def _input(**overrides: Any) -> GpioInputConfig:
     fields: dict[str, Any] = {"id": "door", "type": "gpio_input", "pin": 17, "bounce_time": 0.01}
-    return GpioInputConfig.model_validate(fields | overrides)
+    return validate(fields | overrides, GpioInputConfig)
 
 
 def _assert_fresh(reading: Reading, before_ms: int) -> None:
@@ -141,7 +143,7 @@ async def test_floating_input_uses_active_high(pins: MockFactory) -> None:
     ids=["active_high with a pull resistor", "floating without active_high"],
 )
 def test_active_high_goes_with_a_floating_input_only(fields: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="active_high is required with pull_up: null"):
+    with pytest.raises(ConfigError, match="active_high: required with pull_up: null"):
         _input(**fields)
 
 
@@ -226,7 +228,7 @@ def _mcp(**overrides: Any) -> Mcp3008Config:
         "precision": 1,
         "interval": 0.02,
     }
-    return Mcp3008Config.model_validate(fields | overrides)
+    return validate(fields | overrides, Mcp3008Config)
 
 
 def test_mcp3008_describes_the_configured_sensor() -> None:
@@ -286,7 +288,7 @@ def _sonar(**overrides: Any) -> Hcsr04Config:
         "max_distance": 2.0,
         "interval": 0.1,
     }
-    return Hcsr04Config.model_validate(fields | overrides)
+    return validate(fields | overrides, Hcsr04Config)
 
 
 def test_hcsr04_reports_centimetres() -> None:
@@ -331,7 +333,7 @@ async def test_hcsr04_without_echo_counts_faults_then_recovers(pins: MockFactory
 
 def _output(**overrides: Any) -> GpioOutputConfig:
     fields: dict[str, Any] = {"id": "pump", "type": "gpio_output", "pin": 27}
-    return GpioOutputConfig.model_validate(fields | overrides)
+    return validate(fields | overrides, GpioOutputConfig)
 
 
 def test_output_spec_and_no_pin_opened_before_use(pins: MockFactory) -> None:

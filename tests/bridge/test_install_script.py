@@ -15,10 +15,11 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from iot_monitor_bridge.config import OUTPUT_TYPES, SENSOR_TYPES, load_config
+from iot_monitor_bridge.config import OutputConfig, SensorConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts/install-bridge"
@@ -334,8 +335,8 @@ def test_the_example_config_is_valid_and_shows_every_sensor_type() -> None:
     config = load_config(EXAMPLE)
     sensors = [sensor for device in config.devices for sensor in device.sensors]
     outputs = [output for device in config.devices for output in device.outputs]
-    assert {sensor.type for sensor in sensors} == set(SENSOR_TYPES)
-    assert {output.type for output in outputs} == set(OUTPUT_TYPES)
+    assert {type(sensor) for sensor in sensors} == set(get_args(SensorConfig))
+    assert {type(output) for output in outputs} == set(get_args(OutputConfig) or [OutputConfig])
     protocols = {getattr(sensor, "protocol", None) for sensor in sensors} - {None}
     assert {"sds011", "mhz19b", "json_lines"} <= protocols
     assert any(device.simulate is not None for device in config.devices)

@@ -33,7 +33,7 @@ def put(root: Path, text: str) -> None:
 
 
 def driver_for(root: Path) -> Ds18b20Driver:
-    cfg = Ds18b20Config(id="water", type="ds18b20", address=ADDRESS, interval=0.02, w1_root=root)
+    cfg = Ds18b20Config(id="water", address=ADDRESS, interval=0.02, w1_root=root)
     return Ds18b20Driver("tank", cfg)
 
 

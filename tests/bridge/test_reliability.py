@@ -754,7 +754,7 @@ async def test_a_sensor_failing_for_ever_is_counted_each_time_and_logged_once(
 ) -> None:
     """A DS18B20 that has gone missing, read every 10 ms: 50 faults counted, one log line."""
     cfg = Ds18b20Config(
-        id="water_temp", type="ds18b20", address="28-0316a2794bff", interval=0.01, w1_root=tmp_path
+        id="water_temp", address="28-0316a2794bff", interval=0.01, w1_root=tmp_path
     )
     driver = Ds18b20Driver("boiler", cfg)
     faults = record_faults(driver)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iot_monitor_bridge.config import BrokerConfig, MqttConfig
+from iot_monitor_bridge.config import BrokerConfig, MqttConfig, validate
 from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink
 from iot_monitor_bridge.runtime.publisher import LoopHop
 from iot_monitor_bridge.runtime.status import BrokerStatus
@@ -21,8 +21,9 @@ AVAILABILITY = "t/bridge/availability"
 
 
 def _config(*brokers: Mosquitto, **settings: float | str) -> MqttConfig:
-    return MqttConfig.model_validate(
-        {"brokers": [BrokerConfig(host=b.host, port=b.port) for b in brokers], **settings}
+    return validate(
+        {"brokers": [BrokerConfig(host=b.host, port=b.port) for b in brokers], **settings},
+        MqttConfig,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from iot_monitor_bridge.config import FieldConfig, SerialConfig
+from iot_monitor_bridge.config import FieldConfig, SerialConfig, validate
 from iot_monitor_bridge.drivers.serial import Backoff, SerialDriver
 from iot_monitor_bridge.model import Reading, SensorSpec
 from tests.support.driver_waits import reading_matching, record_faults
@@ -38,8 +38,8 @@ def device() -> Iterator[FakeSerialDevice]:
 
 
 def serial_config(protocol: str, port: str, **extra: Any) -> SerialConfig:
-    return SerialConfig.model_validate(
-        {"id": "air", "type": "serial", "protocol": protocol, "port": port, **extra}
+    return validate(
+        {"id": "air", "type": "serial", "protocol": protocol, "port": port, **extra}, SerialConfig
     )
 
 

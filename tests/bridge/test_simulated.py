@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iot_monitor_bridge.config import DeviceConfig, SimulateConfig, parse_config
+from iot_monitor_bridge.config import DeviceConfig, SimulateConfig, parse_config, validate
 from iot_monitor_bridge.drivers import build_device_set, simulated
 from iot_monitor_bridge.drivers.base import now_ms
 from iot_monitor_bridge.drivers.simulated import (
@@ -88,7 +88,11 @@ def test_device_set_builds_the_fleet_from_config() -> None:
 
 def test_a_device_without_simulate_is_refused() -> None:
     with pytest.raises(ValueError, match="simulate"):
-        SimulatedFleet(DeviceConfig(id="x", outputs=[{"id": "o", "type": "gpio_output", "pin": 5}]))
+        SimulatedFleet(
+            validate(
+                {"id": "x", "outputs": [{"id": "o", "type": "gpio_output", "pin": 5}]}, DeviceConfig
+            )
+        )
 
 
 # --- the schedule (pure) -----------------------------------------------------------------

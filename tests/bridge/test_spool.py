@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from iot_monitor_bridge.config import SpoolConfig
+from iot_monitor_bridge.config import SpoolConfig, validate
 from iot_monitor_bridge.model import Reading
 from iot_monitor_bridge.runtime.spool import SEQ_BLOCK, Spool
 
@@ -82,7 +82,7 @@ def test_append_assigns_increasing_seqs_and_keeps_the_reading(path: Path, clock:
 def test_wal_exclusive_and_synchronous_setting(
     path: Path, clock: Clock, synchronous: str, level: int
 ) -> None:
-    spool = Spool(path, SpoolConfig.model_validate({"synchronous": synchronous}), clock)
+    spool = Spool(path, validate({"synchronous": synchronous}, SpoolConfig), clock)
     spool.append(reading(0))  # reserves a seq block with synchronous = FULL, then restores
     assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == level
     assert spool._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -3,26 +3,23 @@
 Validation is pure: ``parse_config`` takes the text of the file and either returns a
 ``BridgeConfig`` or raises ``ConfigError`` whose ``problems`` are one line per problem,
 each naming the key path (``devices[1].sensors[0].pin: field required``).
+
+The schema is made of msgspec structs: typed, frozen, and light enough for a small Pi (the
+whole validator costs about 1.5 MB of memory; see docs/performance.md).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import socket
+import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
+import msgspec
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from iot_monitor_bridge.model import BRIDGE_DEVICE_ID
 
@@ -37,6 +34,9 @@ keeps them unambiguous across bridges (bridge ``a`` + device ``b_c`` vs bridge `
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION_HINT: Final = "expected a duration such as 500ms, 10s, 1m or a number of seconds"
+
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
@@ -47,25 +47,47 @@ class ConfigError(Exception):
         self.problems = list(problems)
 
 
-def _duration(value: Any) -> Any:
-    """Accept ``10s``, ``500ms``, ``1m``, ``2h`` or a plain number of seconds."""
-    if isinstance(value, bool):  # pydantic would take ``true`` as 1 s
-        raise ValueError("expected a duration such as 500ms, 10s, 1m or a number of seconds")
+class Seconds(float):
+    """A positive, finite duration: ``10s``, ``500ms``, ``1m``, ``2h`` or a number of seconds."""
+
+    __slots__ = ()
+
+
+def _seconds(value: Any) -> Seconds:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match is None:
-            raise ValueError("expected a duration such as 500ms, 10s, 1m or a number of seconds")
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return value
+            raise ValueError(_DURATION_HINT)
+        value = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if isinstance(value, bool) or not isinstance(value, int | float):  # YAML true is not 1 s
+        raise TypeError(_DURATION_HINT)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError("expected a duration greater than 0")
+    return Seconds(value)
 
 
-Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0, allow_inf_nan=False)]
-Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-GpioPin = Annotated[int, Field(ge=0, le=27)]
+def _path(value: Any) -> Path:
+    if not isinstance(value, str | Path):
+        raise TypeError("expected a path")
+    return Path(value)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _decode(kind: type, value: Any) -> Any:
+    """Decode the types msgspec does not know itself (its ``dec_hook``)."""
+    if kind is Seconds:
+        return _seconds(value)
+    if kind is Path:
+        return _path(value)
+    raise NotImplementedError(kind)  # pragma: no cover - every custom type is handled above
+
+
+Identifier = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+GpioPin = Annotated[int, msgspec.Meta(ge=0, le=27)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A mapping in the file: unknown keys are refused, the value is immutable."""
 
 
 def _slug(text: str) -> str:
@@ -73,8 +95,16 @@ def _slug(text: str) -> str:
     return slug[:64] or "iot-monitor"
 
 
-class BridgeSection(_Strict):
-    id: Annotated[str, Field(pattern=BRIDGE_ID_PATTERN)] = Field(
+def _unique(ids: Iterable[str], problem: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{problem} '{item}'")
+        seen.add(item)
+
+
+class BridgeSection(_Section, frozen=True, kw_only=True):
+    id: Annotated[str, msgspec.Meta(pattern=BRIDGE_ID_PATTERN)] = msgspec.field(
         default_factory=lambda: _slug(socket.gethostname())
     )
     name: str | None = None
@@ -84,12 +114,12 @@ class BridgeSection(_Strict):
         return self.name or self.id
 
 
-class BrokerConfig(_Strict):
-    host: str = Field(min_length=1)
-    port: int = Field(default=1883, ge=1, le=65535)
+class BrokerConfig(_Section, frozen=True, kw_only=True):
+    host: NonEmpty
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
 
 
-class TlsConfig(_Strict):
+class TlsConfig(_Section, frozen=True, kw_only=True):
     ca_certs: Path | None = None
     certfile: Path | None = None
     keyfile: Path | None = None
@@ -97,60 +127,75 @@ class TlsConfig(_Strict):
     """Skip hostname checking (never the certificate chain). Only for test brokers."""
 
 
-class MqttConfig(_Strict):
-    brokers: list[BrokerConfig] = Field(
-        default_factory=lambda: [BrokerConfig(host="127.0.0.1")], min_length=1
+class MqttConfig(_Section, frozen=True, kw_only=True):
+    brokers: Annotated[list[BrokerConfig], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: [BrokerConfig(host="127.0.0.1")]
     )
     username: str | None = None
-    password: str | None = Field(default=None, repr=False)
+    password: str | None = None
     tls: TlsConfig | None = None
-    topic_root: str = Field(default="iot_monitor", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-    discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]+$")
-    protocol: Annotated[Literal["3.1.1", "5"], BeforeValidator(str)] = "3.1.1"
-    """MQTT protocol version; ``5`` honours the broker's Receive Maximum."""
-    keepalive: Seconds = 30.0
-    failover_after: Seconds = 5.0
+    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = (
+        "iot_monitor"
+    )
+    discovery_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "homeassistant"
+    protocol: Literal["3.1.1", "5", 5] = "3.1.1"
+    """MQTT protocol version; ``5`` honours the broker's Receive Maximum. YAML reads a bare
+    ``5`` as a number, so both spellings are taken."""
+    keepalive: Seconds = Seconds(30)
+    failover_after: Seconds = Seconds(5)
     """How long the connected broker may be unreachable before moving to the next one."""
-    primary_probe_interval: Seconds = 30.0
+    primary_probe_interval: Seconds = Seconds(30)
     """How often to check whether a higher-priority broker is back, to fail back to it."""
 
+    @property
+    def mqtt5(self) -> bool:
+        return self.protocol in ("5", 5)
 
-class HttpConfig(_Strict):
+    def __repr__(self) -> str:
+        """Like every struct's, without the password (configs end up in logs)."""
+        shown = (
+            f"{name}={'***' if name == 'password' and self.password else repr(getattr(self, name))}"
+            for name in self.__struct_fields__
+        )
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class HttpConfig(_Section, frozen=True, kw_only=True):
     enabled: bool = True
-    port: int = Field(default=8765, ge=0, le=65535)
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765
     bind: str = "0.0.0.0"
 
 
-class ZeroconfConfig(_Strict):
+class ZeroconfConfig(_Section, frozen=True, kw_only=True):
     enabled: bool = True
 
 
-class HealthConfig(_Strict):
+class HealthConfig(_Section, frozen=True, kw_only=True):
     enabled: bool = True
-    interval: Seconds = 15.0
+    interval: Seconds = Seconds(15)
     disk_path: Path = Path("/")
 
 
-class SpoolConfig(_Strict):
+class SpoolConfig(_Section, frozen=True, kw_only=True):
     path: Path | None = None
     """Defaults to ``<state_dir>/spool.db``."""
-    commit_interval: Seconds = 1.0
-    commit_every: int = Field(default=200, ge=1)
+    commit_interval: Seconds = Seconds(1)
+    commit_every: Annotated[int, msgspec.Meta(ge=1)] = 200
     synchronous: Literal["off", "normal", "full"] = "normal"
-    max_readings: int = Field(default=1_000_000, ge=100)
-    max_age: Seconds = 7 * 24 * 3600.0
+    max_readings: Annotated[int, msgspec.Meta(ge=100)] = 1_000_000
+    max_age: Seconds = Seconds(7 * 24 * 3600)
 
 
-class CommandsConfig(_Strict):
+class CommandsConfig(_Section, frozen=True, kw_only=True):
     """The JSON command channel (docs/mqtt.md): a token bucket bounds how fast it is served."""
 
-    rate: float = Field(default=10.0, gt=0, le=1000, allow_inf_nan=False)
+    rate: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 10.0
     """Commands per second, sustained."""
-    burst: int = Field(default=20, ge=1, le=1000)
+    burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
     """Commands accepted at once after a quiet period."""
 
 
-class FieldConfig(_Strict):
+class FieldConfig(_Section, frozen=True, kw_only=True):
     """One value carried by a text serial protocol (JSON lines, key=value)."""
 
     name: str | None = None
@@ -161,7 +206,9 @@ class FieldConfig(_Strict):
     offset: float = 0.0
 
 
-class _SensorBase(_Strict):
+class _SensorBase(_Section, frozen=True, kw_only=True, tag_field="type"):
+    """A sensor of a device; its ``type`` key picks the subclass."""
+
     id: Identifier
     name: str | None = None
 
@@ -170,29 +217,25 @@ class _SensorBase(_Strict):
         return self.name or self.id.replace("_", " ").capitalize()
 
 
-class GpioInputConfig(_SensorBase):
-    type: Literal["gpio_input"]
+class GpioInputConfig(_SensorBase, frozen=True, kw_only=True, tag="gpio_input"):
     pin: GpioPin
     device_class: str | None = None
     """Home Assistant binary_sensor device class: door, window, motion, occupancy, ..."""
     pull_up: bool | None = True
     active_high: bool | None = None
     """Only with ``pull_up: null`` (floating input with an external resistor)."""
-    bounce_time: Seconds = 0.05
+    bounce_time: Seconds = Seconds(0.05)
     invert: bool = False
 
-    @model_validator(mode="after")
-    def _active_high_only_when_floating(self) -> Self:
+    def __post_init__(self) -> None:
         if (self.pull_up is None) != (self.active_high is not None):
-            raise ValueError("active_high is required with pull_up: null, and only then")
-        return self
+            raise ValueError("active_high: required with pull_up: null, and only then")
 
 
-class Mcp3008Config(_SensorBase):
-    type: Literal["mcp3008"]
-    channel: int = Field(ge=0, le=7)
-    spi_port: int = Field(default=0, ge=0, le=1)
-    spi_device: int = Field(default=0, ge=0, le=1)
+class Mcp3008Config(_SensorBase, frozen=True, kw_only=True, tag="mcp3008"):
+    channel: Annotated[int, msgspec.Meta(ge=0, le=7)]
+    spi_port: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
+    spi_device: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
     min_value: float = 0.0
     """Value reported at 0 V."""
     max_value: float = 1.0
@@ -200,61 +243,51 @@ class Mcp3008Config(_SensorBase):
     unit: str | None = None
     device_class: str | None = None
     state_class: str | None = "measurement"
-    precision: int | None = Field(default=None, ge=0, le=6)
-    interval: Seconds = 5.0
+    precision: Annotated[int, msgspec.Meta(ge=0, le=6)] | None = None
+    interval: Seconds = Seconds(5)
 
 
-class Hcsr04Config(_SensorBase):
-    type: Literal["hcsr04"]
+class Hcsr04Config(_SensorBase, frozen=True, kw_only=True, tag="hcsr04"):
     trigger_pin: GpioPin
     echo_pin: GpioPin
-    max_distance: float = Field(default=2.0, gt=0, le=4.0)
+    max_distance: Annotated[float, msgspec.Meta(gt=0, le=4.0)] = 2.0
     """Metres; the HC-SR04 is rated to 4 m."""
-    interval: Seconds = 1.0
+    interval: Seconds = Seconds(1)
 
-    @model_validator(mode="after")
-    def _distinct_pins(self) -> Self:
+    def __post_init__(self) -> None:
         if self.trigger_pin == self.echo_pin:
-            raise ValueError("trigger_pin and echo_pin must differ")
-        return self
+            raise ValueError("echo_pin: must differ from trigger_pin")
 
 
-class Ds18b20Config(_SensorBase):
-    type: Literal["ds18b20"]
-    address: str = Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")
-    interval: Seconds = 10.0
+class Ds18b20Config(_SensorBase, frozen=True, kw_only=True, tag="ds18b20"):
+    address: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")]
+    interval: Seconds = Seconds(10)
     w1_root: Path = Path("/sys/bus/w1/devices")
 
 
-class SerialConfig(_SensorBase):
-    type: Literal["serial"]
-    port: str = Field(min_length=1)
+class SerialConfig(_SensorBase, frozen=True, kw_only=True, tag="serial"):
+    port: NonEmpty
     protocol: Literal["sds011", "mhz19b", "json_lines", "key_value"]
-    baudrate: int | None = Field(default=None, gt=0)
+    baudrate: Annotated[int, msgspec.Meta(gt=0)] | None = None
     """Defaults to the protocol's own rate (9600 for SDS011 and MH-Z19B)."""
-    interval: Seconds = 10.0
+    interval: Seconds = Seconds(10)
     """How often to ask a polled sensor (MH-Z19B) for a reading; for every protocol, the longest
     silence before a timeout fault is counted."""
-    fields: dict[Identifier, FieldConfig] = Field(default_factory=dict)
+    fields: dict[Identifier, FieldConfig] = msgspec.field(default_factory=dict)
     """Values carried by ``json_lines`` and ``key_value``; other keys are ignored."""
 
-    @model_validator(mode="after")
-    def _fields_for_text_protocols(self) -> Self:
+    def __post_init__(self) -> None:
         if self.protocol in ("json_lines", "key_value") and not self.fields:
-            raise ValueError(f"protocol {self.protocol} needs at least one entry in fields")
-        return self
+            raise ValueError(f"fields: protocol {self.protocol} needs at least one entry")
 
 
-SensorConfig = Annotated[
-    GpioInputConfig | Mcp3008Config | Hcsr04Config | Ds18b20Config | SerialConfig,
-    Field(discriminator="type"),
-]
-SENSOR_TYPES = ("gpio_input", "mcp3008", "hcsr04", "ds18b20", "serial")
+SensorConfig = GpioInputConfig | Mcp3008Config | Hcsr04Config | Ds18b20Config | SerialConfig
 
 
-class GpioOutputConfig(_Strict):
+class GpioOutputConfig(_Section, frozen=True, kw_only=True):
     id: Identifier
     type: Literal["gpio_output"]
+    """Required although it is the only output type, so configs stay valid when more come."""
     pin: GpioPin
     name: str | None = None
     active_high: bool = True
@@ -266,126 +299,163 @@ class GpioOutputConfig(_Strict):
         return self.name or self.id.replace("_", " ").capitalize()
 
 
-OutputConfig = Annotated[GpioOutputConfig, Field(discriminator="type")]
-OUTPUT_TYPES = ("gpio_output",)
+OutputConfig = GpioOutputConfig
 
 
-class SimulateConfig(_Strict):
-    count: int = Field(default=8, ge=1, le=1000)
-    rate_hz: float = Field(default=4.0, gt=0, le=1000)
+class SimulateConfig(_Section, frozen=True, kw_only=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    rate_hz: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 4.0
     seed: int | None = None
 
 
-class DeviceConfig(_Strict):
+class DeviceConfig(_Section, frozen=True, kw_only=True):
     id: Identifier
     name: str | None = None
     model: str | None = None
     area: str | None = None
     simulate: SimulateConfig | None = None
-    sensors: list[SensorConfig] = Field(default_factory=list)
-    outputs: list[OutputConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = msgspec.field(default_factory=list)
+    outputs: list[OutputConfig] = msgspec.field(default_factory=list)
 
     @property
     def display_name(self) -> str:
         return self.name or self.id.replace("_", " ").capitalize()
 
-    @field_validator("id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value == BRIDGE_DEVICE_ID:
-            raise ValueError(f"'{BRIDGE_DEVICE_ID}' is reserved for the bridge's own sensors")
-        return value
-
-    @field_validator("sensors", "outputs")
-    @classmethod
-    def _unique_ids(cls, items: list[Any]) -> list[Any]:
-        _unique((item.id for item in items), "id")
-        return items
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
+    def __post_init__(self) -> None:
+        if self.id == BRIDGE_DEVICE_ID:
+            raise ValueError(f"id: '{BRIDGE_DEVICE_ID}' is reserved for the bridge's own sensors")
+        _unique((sensor.id for sensor in self.sensors), "sensors: duplicate id")
+        _unique((output.id for output in self.outputs), "outputs: duplicate id")
         if self.simulate is None and not self.sensors and not self.outputs:
             raise ValueError("a device needs sensors, outputs or simulate")
         clash = {s.id for s in self.sensors} & {o.id for o in self.outputs}
         if clash:
             raise ValueError(f"sensor and output ids share MQTT topics; rename {sorted(clash)}")
-        return self
 
 
-class BridgeConfig(_Strict):
-    bridge: BridgeSection = Field(default_factory=BridgeSection)
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    http: HttpConfig = Field(default_factory=HttpConfig)
-    zeroconf: ZeroconfConfig = Field(default_factory=ZeroconfConfig)
-    health: HealthConfig = Field(default_factory=HealthConfig)
-    spool: SpoolConfig = Field(default_factory=SpoolConfig)
-    commands: CommandsConfig = Field(default_factory=CommandsConfig)
+class BridgeConfig(_Section, frozen=True, kw_only=True):
+    bridge: BridgeSection = msgspec.field(default_factory=BridgeSection)
+    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    zeroconf: ZeroconfConfig = msgspec.field(default_factory=ZeroconfConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    spool: SpoolConfig = msgspec.field(default_factory=SpoolConfig)
+    commands: CommandsConfig = msgspec.field(default_factory=CommandsConfig)
     state_dir: Path = DEFAULT_STATE_DIR
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    devices: list[DeviceConfig] = Field(default_factory=list)
+    devices: list[DeviceConfig] = msgspec.field(default_factory=list)
 
-    @field_validator("devices")
-    @classmethod
-    def _unique_devices(cls, devices: list[DeviceConfig]) -> list[DeviceConfig]:
-        _unique((device.id for device in devices), "device id")
-        return devices
+    def __post_init__(self) -> None:
+        _unique((device.id for device in self.devices), "devices: duplicate device id")
 
     @property
     def spool_path(self) -> Path:
         return self.spool.path or self.state_dir / "spool.db"
 
 
-def _unique(ids: Iterable[str], what: str) -> None:
-    seen: set[str] = set()
-    for item in ids:
-        if item in seen:
-            raise ValueError(f"duplicate {what} '{item}'")
-        seen.add(item)
+# ----- validation with every problem named ------------------------------------------------
 
 
-_TAGS = frozenset(SENSOR_TYPES + OUTPUT_TYPES)
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    """``('devices', 1, 'sensors', 0, 'gpio_input', 'pin')`` -> ``devices[1].sensors[0].pin``."""
-    out = ""
-    previous: int | str | None = None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not (isinstance(previous, int) and part in _TAGS):  # the union's tag adds nothing
-            out += f".{part}" if out else part
-        previous = part
-    return out or "(top level)"
+def _line(path: str, kind: Any, error: msgspec.ValidationError) -> str:
+    """Turn ``Expected `int` <= 27 - at `$[0].pin``` into ``<path>[0].pin: expected ...``."""
+    message, _, where = str(error).partition(" - at `$")
+    relative = where.removesuffix("`")
+    if relative:
+        path = f"{path}{relative}" if path else relative.removeprefix(".")
+    key, _, rest = message.partition(": ")
+    if rest and key in getattr(kind, "__struct_fields__", ()):
+        path, message = _join(path, key), rest  # a struct's own check about one of its keys
+    return f"{path or '(top level)'}: {message[:1].lower()}{message[1:]}"
 
 
-def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "field required"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "union_tag_invalid":
-        allowed = OUTPUT_TYPES if "outputs" in error["loc"] else SENSOR_TYPES
-        return f"unknown type {error['input'].get('type')!r}; expected one of: " + ", ".join(
-            allowed
-        )
-    if kind == "union_tag_not_found":
-        return "field required"
-    message: str = error["msg"]
-    message = message.removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]
+def _tagged(kinds: tuple[Any, ...]) -> dict[str, type[msgspec.Struct]] | None:
+    """The members of a union of tagged structs by tag, or ``None`` for any other union."""
+    members: dict[str, type[msgspec.Struct]] = {}
+    for kind in kinds:
+        tag = getattr(getattr(kind, "__struct_config__", None), "tag", None)
+        if not isinstance(tag, str):
+            return None
+        members[tag] = kind
+    return members
 
 
-def problems_of(error: ValidationError) -> list[str]:
-    """One line per problem, each starting with the key path."""
-    lines = []
-    for item in error.errors(include_url=False):
-        loc = item["loc"]
-        if item["type"] == "union_tag_not_found":
-            loc = (*loc, "type")
-        lines.append(f"{_path(tuple(loc))}: {_message(item)}")
-    return lines
+def _problems_in_parts(value: Any, kind: Any, path: str) -> list[str]:
+    """The problems inside ``value``'s keys or items, looked at one by one."""
+    if get_origin(kind) is Annotated:
+        kind = get_args(kind)[0]
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        members = [member for member in get_args(kind) if member is not type(None)]
+        tagged = _tagged(tuple(members))
+        if tagged is not None and isinstance(value, dict):
+            tag_field = members[0].__struct_config__.tag_field
+            tag = value.get(tag_field)
+            if tag is None:
+                return [f"{_join(path, tag_field)}: field required"]
+            if tag not in tagged:
+                expected = ", ".join(tagged)
+                return [
+                    f"{_join(path, tag_field)}: unknown type {tag!r}; expected one of: {expected}"
+                ]
+            return _problems(value, tagged[tag], path)
+        return _problems(value, members[0], path) if len(members) == 1 and value is not None else []
+    if origin is list and isinstance(value, list):
+        (item_kind,) = get_args(kind)
+        return [
+            line
+            for i, item in enumerate(value)
+            for line in _problems(item, item_kind, _join(path, i))
+        ]
+    if origin is dict and isinstance(value, dict):
+        key_kind, item_kind = get_args(kind)
+        lines = []
+        for key, item in value.items():
+            where = _join(path, str(key))
+            lines += _problems(key, key_kind, where) or _problems(item, item_kind, where)
+        return lines
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(value, dict):
+        fields = {field.encode_name: field for field in msgspec.structs.fields(kind)}
+        tag_field = kind.__struct_config__.tag_field
+        lines = [
+            f"{_join(path, str(key))}: unknown key"
+            for key in value
+            if key not in fields and key != tag_field
+        ]
+        for name, field in fields.items():
+            if name in value:
+                lines += _problems(value[name], field.type, _join(path, name))
+            elif field.required:
+                lines.append(f"{_join(path, name)}: field required")
+        return lines
+    return []
+
+
+def _problems(value: Any, kind: Any, path: str = "") -> list[str]:
+    """Every problem in ``value`` taken as ``kind``, one line each.
+
+    msgspec stops at the first problem; a person fixing a file wants them all. So on a failure
+    the parts (keys, items) are validated one by one, and a problem is reported where it is:
+    in a part, or, when every part is fine, in the whole (a check across keys, a list's length).
+    """
+    try:
+        msgspec.convert(value, kind, dec_hook=_decode)
+    except msgspec.ValidationError as error:
+        return _problems_in_parts(value, kind, path) or [_line(path, kind, error)]
+    return []
+
+
+def validate(data: Any, kind: type[_T]) -> _T:
+    """``data`` (plain values, as YAML or JSON gives them) as ``kind``, or ``ConfigError``."""
+    try:
+        return msgspec.convert(data, kind, dec_hook=_decode)
+    except msgspec.ValidationError:
+        raise ConfigError(_problems(data, kind)) from None
 
 
 def parse_config(text: str, source: str = "config") -> BridgeConfig:
@@ -401,10 +471,7 @@ def parse_config(text: str, source: str = "config") -> BridgeConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: expected a mapping of settings at the top level"])
-    try:
-        return BridgeConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(problems_of(err)) from None
+    return validate(data, BridgeConfig)
 
 
 def load_config(path: Path) -> BridgeConfig:

@@ -6,8 +6,8 @@ decides, and returns the result payload together with the *effects* the runtime 
 sockets, threads, files or hardware, so every path, hostile input included, is tested
 directly. The protocol is documented in docs/mqtt.md ("Command channel").
 
-Remote settings (``set_config``) are validated by the very pydantic models that validate
-the configuration file, so a value the file would refuse is refused here too, with the
+Remote settings (``set_config``) are validated by the very structs that validate the
+configuration file, so a value the file would refuse is refused here too, with the
 same wording. They are kept as *overrides* of the file, persisted by the runtime, and
 applied again over the file at the next start.
 """
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
-from pydantic import BaseModel, ValidationError
+import msgspec
 
-from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, problems_of
+from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, ConfigError, validate
 from iot_monitor_bridge.drivers.base import FaultLog
 
 _LOGGER = logging.getLogger(__name__)
@@ -164,10 +164,10 @@ def _quote(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Setting:
-    """One remotely settable value and the configuration model that validates it."""
+    """One remotely settable value and the configuration struct that validates it."""
 
-    section: BaseModel
-    """The file's model holding the value (a sensor's config, ``health``, ``spool``)."""
+    section: msgspec.Struct
+    """The file's struct holding the value (a sensor's config, ``health``, ``spool``)."""
     field: str
 
     @property
@@ -177,13 +177,13 @@ class _Setting:
 
     def validate(self, value: Any, path: SettingPath) -> float | list[str]:
         """The value as the file would take it, or the problems, named by ``settings.`` path."""
-        data = {**self.section.model_dump(), self.field: value}
+        data = {**msgspec.structs.asdict(self.section), self.field: value}
         try:
-            valid = type(self.section).model_validate(data)
-        except ValidationError as err:
+            valid = validate(data, type(self.section))
+        except ConfigError as err:
             where = ".".join(("settings", *path[:-1]))
             problems = []
-            for line in problems_of(err):
+            for line in err.problems:
                 key, _, message = line.partition(": ")
                 problems.append(f"{where if key == '(top level)' else f'{where}.{key}'}: {message}")
             return problems
@@ -199,7 +199,7 @@ def _settings_of(config: BridgeConfig) -> dict[SettingPath, _Setting]:
     }
     for device in config.devices:
         for sensor in device.sensors:
-            if "interval" in type(sensor).model_fields:
+            if "interval" in sensor.__struct_fields__:
                 settings[_sensor_interval(device.id, sensor.id)] = _Setting(sensor, "interval")
     return settings
 
@@ -210,25 +210,22 @@ def _with_settings(config: BridgeConfig, values: Mapping[SettingPath, float]) ->
     def updated(model: Any, path: SettingPath) -> Any:
         if path not in values:
             return model
-        return model.model_copy(update={path[-1]: values[path]})
+        return msgspec.structs.replace(model, **{path[-1]: values[path]})
 
     devices = [
-        device.model_copy(
-            update={
-                "sensors": [
-                    updated(sensor, _sensor_interval(device.id, sensor.id))
-                    for sensor in device.sensors
-                ]
-            }
+        msgspec.structs.replace(
+            device,
+            sensors=[
+                updated(sensor, _sensor_interval(device.id, sensor.id)) for sensor in device.sensors
+            ],
         )
         for device in config.devices
     ]
-    return config.model_copy(
-        update={
-            "health": updated(config.health, HEALTH_INTERVAL),
-            "spool": updated(config.spool, COMMIT_INTERVAL),
-            "devices": devices,
-        }
+    return msgspec.structs.replace(
+        config,
+        health=updated(config.health, HEALTH_INTERVAL),
+        spool=updated(config.spool, COMMIT_INTERVAL),
+        devices=devices,
     )
 
 

@@ -132,7 +132,7 @@ class _Session:
         No socket callbacks are set yet, so paho writes CONNECT from this thread and
         calls nothing back; ``attach`` hands the socket to the loop afterwards.
         """
-        if self._link.config.protocol == "5":
+        if self._link.config.mqtt5:
             self.client.connect(
                 self.broker.host, self.broker.port, self._link.keepalive, clean_start=True
             )
@@ -188,7 +188,7 @@ class _Session:
         if reason.is_failure:
             self._resolve(reason)
             return
-        if self._link.config.protocol == "5":
+        if self._link.config.mqtt5:
             receive_maximum = getattr(properties, "ReceiveMaximum", MQTT5_DEFAULT_RECEIVE_MAXIMUM)
             self._link.receive_maximum[self.index] = receive_maximum
             self.window = min(MAX_INFLIGHT, receive_maximum, self.client.max_inflight_messages)
@@ -369,7 +369,7 @@ class MqttLink:
 
     def new_client(self, index: int) -> mqtt.Client:
         config = self.config
-        protocol = mqtt.MQTTv5 if config.protocol == "5" else mqtt.MQTTv311
+        protocol = mqtt.MQTTv5 if config.mqtt5 else mqtt.MQTTv311
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from iot_monitor_bridge.config import SpoolConfig
+import msgspec
+
+from iot_monitor_bridge.config import Seconds, SpoolConfig
 from iot_monitor_bridge.drivers.base import FaultLog
 from iot_monitor_bridge.model import JsonValue, Reading
 
@@ -257,7 +259,7 @@ class Spool:
 
     def set_commit_interval(self, seconds: float) -> None:
         """Change ``commit_interval`` while running (remote ``set_config``)."""
-        self._settings = self._settings.model_copy(update={"commit_interval": seconds})
+        self._settings = msgspec.structs.replace(self._settings, commit_interval=Seconds(seconds))
 
     def commit_due(self) -> bool:
         """Whether the commit policy says to commit now.
