@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+from typing import Any
 
-from iot_monitor_bridge.config import ConfigError, parse_config
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iot_monitor_bridge.config import BridgeConfig, ConfigError, parse_config, validate
 
 
 def test_defaults_for_a_fleet_only_config() -> None:
@@ -41,6 +47,10 @@ def test_durations_accept_units() -> None:
             "devices[0].sensors[0].type: unknown type 'nope'",
         ),
         ("devices: [{id: b, sensors: [{id: x}]}]", "devices[0].sensors[0].type: field required"),
+        (
+            "devices: [{id: b, sensors: [{id: x, type: [1]}]}]",
+            "devices[0].sensors[0].type: unknown type [1]",
+        ),
         ("http: {port: 70000}", "http.port: expected `int` <= 65535"),
         ("mqtt: {brokers: []}", "mqtt.brokers: expected `array` of length >= 1"),
         ("bogus: 1", "bogus: unknown key"),
@@ -110,3 +120,83 @@ def test_config_is_immutable() -> None:
     config = parse_config("")
     with pytest.raises(AttributeError):
         config.http.port = 1  # type: ignore[misc]
+
+
+_KEYS = st.sampled_from(
+    [
+        "devices",
+        "sensors",
+        "outputs",
+        "id",
+        "type",
+        "pin",
+        "fields",
+        "mqtt",
+        "brokers",
+        "host",
+        "tls",
+        "protocol",
+        "interval",
+        "simulate",
+        "count",
+        "gpio_input",
+        "serial",
+        "x",
+    ]
+)
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | _KEYS
+_TREES = st.recursive(
+    _SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_KEYS, children, max_size=5),
+    max_leaves=30,
+)
+
+
+EXAMPLE = yaml.safe_load(
+    (Path(__file__).parents[2] / "bridge/examples/bridge.yaml").read_text(encoding="utf-8")
+)
+
+
+def _paths(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where a value sits in ``tree``: every key and item, at every depth."""
+    items = (
+        tree.items()
+        if isinstance(tree, dict)
+        else enumerate(tree)
+        if isinstance(tree, list)
+        else ()
+    )
+    return [path, *(p for key, value in items for p in _paths(value, (*path, key)))]
+
+
+def _replaced(tree: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    head, *rest = path
+    copy = dict(tree) if isinstance(tree, dict) else list(tree)
+    copy[head] = _replaced(tree[head], tuple(rest), value)
+    return copy
+
+
+@st.composite
+def _configs(draw: st.DrawFn) -> Any:
+    """The example config with one value, at any depth, replaced by random data."""
+    path = draw(st.sampled_from(_paths(EXAMPLE)))
+    return _replaced(EXAMPLE, path, draw(_TREES))
+
+
+def test_the_example_config_is_valid() -> None:
+    validate(EXAMPLE, BridgeConfig)
+
+
+@settings(max_examples=500)
+@given(_configs())
+def test_any_structure_is_a_config_or_named_problems(data: Any) -> None:
+    try:
+        validate(data, BridgeConfig)
+    except ConfigError as err:
+        problems = err.problems
+    else:
+        return
+    assert problems
+    assert all(": " in line for line in problems), problems

@@ -398,7 +398,7 @@ def _problems_in_parts(value: Any, kind: Any, path: str) -> list[str]:
             tag = value.get(tag_field)
             if tag is None:
                 return [f"{_join(path, tag_field)}: field required"]
-            if tag not in tagged:
+            if not isinstance(tag, str) or tag not in tagged:
                 expected = ", ".join(tagged)
                 return [
                     f"{_join(path, tag_field)}: unknown type {tag!r}; expected one of: {expected}"
