@@ -263,7 +263,7 @@ class BridgeRuntime:
                 event_filter=_device_created,
             )
         )
-        self._async_start_offline_timer()
+        self._async_update_offline_timer()
         for suffix, handler in (
             ("description", self._async_description_received),
             ("availability", self._async_availability_received),
@@ -306,6 +306,7 @@ class BridgeRuntime:
     @callback
     def _async_mqtt_connection_changed(self, connected: bool) -> None:
         self.mqtt_connected = connected
+        self._async_update_offline_timer()
         self._async_notify()
 
     @callback
@@ -410,21 +411,27 @@ class BridgeRuntime:
             return
         if online:
             self._async_seen()
-            self._async_cancel_offline_timer()
             ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
-        else:
-            self._async_start_offline_timer()
-        if online != self.online:
-            if not online:
-                LOGGER.info("Bridge %s is offline", self.bridge_id)
-            elif self.online is False:
-                LOGGER.info("Bridge %s is back online", self.bridge_id)
-            self.online = online
+        changed = online != self.online
+        if changed and not online:
+            LOGGER.info("Bridge %s is offline", self.bridge_id)
+        elif changed and self.online is False:
+            LOGGER.info("Bridge %s is back online", self.bridge_id)
+        self.online = online
+        self._async_update_offline_timer()
+        if changed:
             self._async_notify()
 
     @callback
-    def _async_start_offline_timer(self) -> None:
-        if self._offline_timer is None:
+    def _async_update_offline_timer(self) -> None:
+        """Time the bridge's silence only while it is not online and MQTT is connected.
+
+        While Home Assistant's own MQTT client is disconnected the bridge cannot be heard
+        and is not to blame: the timer starts afresh once MQTT is connected again.
+        """
+        if self.online or not self.mqtt_connected:
+            self._async_cancel_offline_timer()
+        elif self._offline_timer is None:
             self._offline_timer = async_call_later(
                 self.hass,
                 OFFLINE_REPAIR_AFTER,

@@ -15,6 +15,7 @@ import probatio
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -34,6 +35,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
+from .bridge import BridgeRuntime
 from .const import (
     ALL_STATISTICS,
     CONF_BRIDGE_ID,
@@ -225,8 +227,23 @@ class IotMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
         except InvalidDescription, UnicodeDecodeError:
             return self.async_abort(reason="invalid_discovery_info")
         await self.async_set_unique_id(self._description.id)
-        self._abort_if_unique_id_configured(updates={CONF_TOPIC_ROOT: self._description.topic_root})
+        # While the entry hears its bridge online, a description at another topic root is
+        # one left retained at a former root: it must not undo a reconfiguration.
+        may_have_moved = not self._configured_bridge_online()
+        self._abort_if_unique_id_configured(
+            updates={CONF_TOPIC_ROOT: self._description.topic_root} if may_have_moved else None
+        )
         return await self.async_step_confirm()
+
+    def _configured_bridge_online(self) -> bool:
+        """Whether this bridge's entry last heard it say it is online at the entry's topic root."""
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, self._description.id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            return False
+        runtime: BridgeRuntime = entry.runtime_data
+        return runtime.online is True
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None

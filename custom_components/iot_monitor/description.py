@@ -112,7 +112,7 @@ def _sensor(data: dict[str, Any], where: str) -> SensorDescription:
         state_class=_optional(data, "state_class", str, where),
         options=tuple(options),
         precision=_optional(data, "precision", int, where),
-        diagnostic=bool(data.get("diagnostic", False)),
+        diagnostic=_optional(data, "diagnostic", bool, where) or False,
         topic=_get(data, "topic", str, where),
     )
 

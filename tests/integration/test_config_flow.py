@@ -339,6 +339,35 @@ async def test_mqtt_discovery_accepts_a_bytes_payload_and_updates_a_configured_b
     assert entry.data[CONF_TOPIC_ROOT] == "iot_monitor"
 
 
+@pytest.mark.parametrize(
+    ("availability", "topic_root"),
+    [("online", "site/lab"), ("offline", "iot_monitor"), (None, "iot_monitor")],
+    ids=["online_there", "offline_there", "never_heard_there"],
+)
+@pytest.mark.usefixtures("mqtt_mock")
+async def test_mqtt_discovery_moves_a_running_entry_only_if_its_bridge_is_not_online(
+    hass: HomeAssistant,
+    broker: RetainedBroker,
+    bridge: FleetBridge,
+    availability: str | None,
+    topic_root: str,
+) -> None:
+    """A description left retained at a former topic root must not undo a reconfiguration
+    while the bridge is online at its new one."""
+    if availability is not None:
+        broker.publish(MOVED.topics.availability, availability)
+    entry = await async_setup_bridge(hass, broker, MOVED)
+    stale = mqtt_info(bridge.description_topic, bridge.description_payload())
+
+    result = await start(hass, SOURCE_MQTT, stale)
+    await hass.async_block_till_done()  # a changed entry reloads in the background
+
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_TOPIC_ROOT] == topic_root
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.base_topic == f"{topic_root}/lab-pi"
+
+
 # Manual setup
 
 

@@ -239,6 +239,14 @@ def test_a_description_with_outputs() -> None:
             lambda d: d["devices"][1]["sensors"][0].update(precision=True),
             "precision: expected int",
         ),
+        (
+            lambda d: d["devices"][1]["sensors"][0].update(diagnostic="false"),
+            "description.devices[1].sensors[0].diagnostic: expected bool",
+        ),
+        (
+            lambda d: d["devices"][1]["sensors"][0].update(diagnostic=0),
+            "description.devices[1].sensors[0].diagnostic: expected bool",
+        ),
         (lambda d: d.update(schema=2), "unsupported schema 2"),
     ],
 )
@@ -248,6 +256,23 @@ def test_descriptions_that_do_not_fit_the_schema(change: Any, message: str) -> N
 
     with pytest.raises(InvalidDescription, match=re.escape(message)):
         parse_description(json.dumps(payload))
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "expected"), [(True, True), (False, False), (None, False), ("absent", False)]
+)
+def test_only_a_json_boolean_marks_a_sensor_diagnostic(diagnostic: Any, expected: bool) -> None:
+    """Left out or null it means not diagnostic, as for the other optional fields."""
+    payload = json.loads(FleetBridge(count=1).description_payload())
+    sensor = payload["devices"][1]["sensors"][0]
+    if diagnostic == "absent":
+        del sensor["diagnostic"]
+    else:
+        sensor["diagnostic"] = diagnostic
+
+    described = parse_description(json.dumps(payload))
+
+    assert described.devices[1].sensors[0].diagnostic is expected
 
 
 def test_deeply_nested_json_is_no_description() -> None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest.mock import patch
+from unittest.mock import MagicMock, patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockMqttReasonCode,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.iot_monitor.const import DOMAIN, OFFLINE_REPAIR_AFTER
-from tests.integration.bridge_entry import async_setup_bridge
+from tests.integration.bridge_entry import add_bridge_entry, async_setup_bridge, subscribed_again
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
@@ -86,3 +91,42 @@ async def test_unloading_withdraws_the_issue(hass: HomeAssistant, entry: MockCon
     assert offline_issue(hass) is None
     await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER + 1)
     assert offline_issue(hass) is None  # no timer left behind
+
+
+@pytest.mark.parametrize(
+    ("availability", "set_up_while_connected"),
+    [(None, True), ("offline", True), (None, False)],
+    ids=["never_heard", "said_offline", "set_up_while_disconnected"],
+)
+async def test_time_without_mqtt_does_not_count(
+    hass: HomeAssistant,
+    published: RetainedBroker,
+    bridge: FleetBridge,
+    mqtt_mock: MqttMockHAClient,
+    mqtt_client_mock: MagicMock,
+    availability: str | None,
+    set_up_while_connected: bool,
+) -> None:
+    """While Home Assistant's own MQTT client is disconnected the bridge is not to blame: no
+    issue then, and the threshold counts from the reconnection."""
+    if availability is not None:
+        published.publish(bridge.topics.availability, availability)
+    if set_up_while_connected:
+        await async_setup_bridge(hass, published, bridge)
+    mqtt_mock.connected = False  # the harness mocks this flag: paho's callback leaves it be
+    mqtt_client_mock.on_disconnect(None, None, 0, MockMqttReasonCode())
+    await hass.async_block_till_done()
+    if not set_up_while_connected:
+        assert await hass.config_entries.async_setup(add_bridge_entry(hass, bridge).entry_id)
+        await hass.async_block_till_done()
+
+    await async_run_timers_due_within(hass, 2 * OFFLINE_REPAIR_AFTER)
+    assert offline_issue(hass) is None
+
+    async with subscribed_again(hass, published, bridge):  # the broker replays what it retains
+        mqtt_mock.connected = True
+        mqtt_client_mock.on_connect(None, None, None, MockMqttReasonCode())
+    await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER - 10)
+    assert offline_issue(hass) is None
+    await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER + 10)
+    assert offline_issue(hass) is not None
