@@ -19,22 +19,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from iot_monitor_bridge.config import BrokerConfig, Ds18b20Config, MqttConfig, SpoolConfig
@@ -46,6 +39,7 @@ from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import REPLAY_S, Publisher
 from iot_monitor_bridge.runtime.spool import Spool
+from tests.support.bridge_process import BridgeProcess
 from tests.support.driver_waits import record_faults
 from tests.support.mosquitto import Mosquitto, free_port, wait_for_port
 from tests.support.mqtt_client import Recorder
@@ -165,113 +159,18 @@ class SeqConsumer:
 # ----- the bridge process --------------------------------------------------------------------
 
 
-class BridgeProcess:
-    """``python -m iot_monitor_bridge run`` with its own config, state directory and log."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        brokers: list[Mosquitto],
-        devices: list[dict[str, Any]],
-        **sections: dict[str, Any],
-    ) -> None:
-        self.state_dir = tmp_path / "state"
-        self.config_path = tmp_path / "bridge.yaml"
-        self.log_path = tmp_path / "bridge.log"
-        self.http_port = free_port()
-        self.env = dict(os.environ)
-        self.process: subprocess.Popen[bytes] | None = None
-        mqtt_section = {"brokers": [{"host": b.host, "port": b.port} for b in brokers]}
-        config: dict[str, Any] = {
-            "bridge": {"id": BRIDGE, "name": "Lab Pi"},
-            "mqtt": {**mqtt_section, **sections.pop("mqtt", {})},
-            "http": {"port": self.http_port, "bind": "127.0.0.1"},
-            "zeroconf": {"enabled": False},
-            "health": {"interval": 0.5},
-            "state_dir": str(self.state_dir),
-            "devices": devices,
-            **sections,
-        }
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.config_path.chmod(0o600)
-
-    def start(self) -> BridgeProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "iot_monitor_bridge",
-                    "run",
-                    "--config",
-                    str(self.config_path),
-                ],
-                stdout=log,
-                stderr=log,
-                env=self.env,
-            )
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        """Clean stop (SIGTERM); the bridge must exit 0."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert self.process.wait(30) == 0, self.log
-        self.process = None
-
-    def kill(self) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def health(self) -> dict[str, Any]:
-        """``/health``'s document, also when it says 503 (degraded: no broker)."""
-        url = f"http://127.0.0.1:{self.http_port}/health"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                document: dict[str, Any] = json.load(response)
-        except urllib.error.HTTPError as err:
-            if err.code != 503:
-                raise
-            document = json.load(err)
-        return document
-
-    def wait_health(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str
-    ) -> dict[str, Any]:
-        """Poll ``/health`` (another process: there is nothing to wait on but its answers)."""
-        deadline = time.monotonic() + timeout
-        last: dict[str, Any] | str = "no answer"
-        while time.monotonic() < deadline:
-            assert self.running, self.log
-            try:
-                last = self.health()
-            except OSError as err:  # not listening yet
-                last = repr(err)
-            else:
-                if predicate(last):
-                    return last
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; last /health: {last}")
-
-    def spool_seqs(self) -> set[int]:
-        """The seqs left in the spool file (the bridge must not be running)."""
-        assert not self.running
-        spool = Spool(self.state_dir / "spool.db", SpoolConfig())
-        try:
-            return {reading.seq for reading in spool.pending(10**7)}
-        finally:
-            spool.close()
+def lab_pi(
+    tmp_path: Path, brokers: list[Mosquitto], devices: list[dict[str, Any]], **sections: Any
+) -> BridgeProcess:
+    """The bridge ``lab-pi``, publishing its health every half second."""
+    return BridgeProcess(
+        tmp_path,
+        brokers,
+        devices,
+        bridge={"id": BRIDGE, "name": "Lab Pi"},
+        health={"interval": 0.5},
+        **sections,
+    )
 
 
 @pytest.fixture
@@ -350,7 +249,7 @@ def test_a_60_s_broker_outage_loses_nothing(
     broker = brokers("broker", persistence=True).start()
     consumer = SeqConsumer("ha", broker)
     consumers.append(consumer)
-    bridge = BridgeProcess(tmp_path, [broker], [FLEET]).start()
+    bridge = lab_pi(tmp_path, [broker], [FLEET]).start()
     bridges.append(bridge)
     consumer.wait_for(_count_at_least(2 * RATE), 20, "readings before the outage")
     before = bridge.health()
@@ -392,7 +291,7 @@ def test_primary_killed_failover_within_5_s_then_failback(
     primary.stop()
     primary.start()
     consumer.wait_connected(primary.port, 2)
-    bridge = BridgeProcess(
+    bridge = lab_pi(
         tmp_path,
         [primary, secondary],
         [FLEET],
@@ -440,7 +339,7 @@ def test_bridge_killed_restart_delivers_every_committed_reading(
     broker = brokers("broker", persistence=True).start()
     consumer = SeqConsumer("ha", broker)
     consumers.append(consumer)
-    bridge = BridgeProcess(tmp_path, [broker], [FLEET]).start()
+    bridge = lab_pi(tmp_path, [broker], [FLEET]).start()
     bridges.append(bridge)
     consumer.wait_for(_count_at_least(RATE), 20, "readings")
     settings = {"health": {"interval": "2s"}}
@@ -481,7 +380,7 @@ def test_a_full_spool_drops_the_oldest_counts_them_and_keeps_running(
     consumers.append(consumer)
     broker.stop()  # the consumer's session is saved; the bridge starts with no broker
     bound = 100  # the smallest the configuration allows
-    bridge = BridgeProcess(tmp_path, [broker], [FLEET], spool={"max_readings": bound})
+    bridge = lab_pi(tmp_path, [broker], [FLEET], spool={"max_readings": bound})
     started_ms = time.time_ns() // 1_000_000
     bridge.start()
     bridges.append(bridge)
@@ -595,7 +494,7 @@ def test_password_tls_and_client_certificate(
     broker, observer, settings = _secure_broker(brokers, tmp_path, ("localhost", "127.0.0.1"))
     recorder = Recorder(observer, f"{ROOT}/#")
     try:
-        bridge = BridgeProcess(tmp_path, [broker], [FLEET], mqtt=settings).start()
+        bridge = lab_pi(tmp_path, [broker], [FLEET], mqtt=settings).start()
         bridges.append(bridge)
         recorder.wait_for(_online(recorder), 15, "online over TLS")
         recorder.wait_for(
@@ -634,7 +533,7 @@ def test_refused_credentials_keep_the_bridge_off_the_broker(
     settings.update({key: value for key, value in change.items() if key != "tls"})
     recorder = Recorder(observer, AVAILABILITY)
     try:
-        refused = BridgeProcess(tmp_path, [broker], [FLEET], mqtt=settings).start()
+        refused = lab_pi(tmp_path, [broker], [FLEET], mqtt=settings).start()
         bridges.append(refused)
         health = refused.wait_health(
             lambda h: sum(h["faults"].get("mqtt", {}).values()) >= 2, 20, "refused attempts"
@@ -647,7 +546,7 @@ def test_refused_credentials_keep_the_bridge_off_the_broker(
         if wrong_name:
             # The same certificate with host name checking off is accepted: it was the name.
             relaxed = {**settings, "tls": {**settings["tls"], "insecure": True}}
-            bridge = BridgeProcess(tmp_path, [broker], [FLEET], mqtt=relaxed).start()
+            bridge = lab_pi(tmp_path, [broker], [FLEET], mqtt=relaxed).start()
             bridges.append(bridge)
             recorder.wait_for(_online(recorder), 15, "online without the host name check")
     finally:
@@ -689,9 +588,7 @@ def test_hostile_payloads_on_command_topics_get_errors_and_the_bridge_runs_on(
         "sensors": [{"id": "door", "type": "gpio_input", "pin": 17}],
         "outputs": [{"id": "fan", "type": "gpio_output", "pin": 27}],
     }
-    bridge = BridgeProcess(
-        tmp_path, [mosquitto], [FLEET, boiler], commands={"rate": 5, "burst": 15}
-    )
+    bridge = lab_pi(tmp_path, [mosquitto], [FLEET, boiler], commands={"rate": 5, "burst": 15})
     bridge.env["GPIOZERO_PIN_FACTORY"] = "mock"
     bridge.start()
     bridges.append(bridge)
@@ -753,9 +650,7 @@ async def test_a_sensor_failing_for_ever_is_counted_each_time_and_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A DS18B20 that has gone missing, read every 10 ms: 50 faults counted, one log line."""
-    cfg = Ds18b20Config(
-        id="water_temp", address="28-0316a2794bff", interval=0.01, w1_root=tmp_path
-    )
+    cfg = Ds18b20Config(id="water_temp", address="28-0316a2794bff", interval=0.01, w1_root=tmp_path)
     driver = Ds18b20Driver("boiler", cfg)
     faults = record_faults(driver)
     readings: list[object] = []

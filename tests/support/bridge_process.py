@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support.mosquitto import Mosquitto
+from iot_monitor_bridge.config import SpoolConfig
+from iot_monitor_bridge.runtime.spool import Spool
+from tests.support.mosquitto import Mosquitto, free_port
+
+STOP_TIMEOUT_S = 15.0
+"""How long the bridge may take to exit after SIGTERM (its own shutdown is bounded to a few s)."""
 
 
 class BridgeProcess:
-    """One bridge process with its own configuration file, state directory and log."""
+    """One bridge process with its own configuration file, state directory, log and
+    ``/health`` port on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, broker: Mosquitto, **config: Any) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        brokers: Sequence[Mosquitto],
+        devices: list[dict[str, Any]],
+        **sections: Any,
+    ) -> None:
+        """``sections`` are configuration sections; ``mqtt`` adds to the broker list."""
         workdir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = workdir / "state"
         self.config_path = workdir / "bridge.yaml"
         self.log_path = workdir / "bridge.log"
+        self.http_port = free_port()
+        self.env = dict(os.environ)
+        """The process's environment, for a test to change before ``start``."""
         self.process: subprocess.Popen[bytes] | None = None
-        settings: dict[str, Any] = {
-            "mqtt": {"brokers": [{"host": broker.host, "port": broker.port}]},
-            "http": {"enabled": False},
+        mqtt = {"brokers": [{"host": b.host, "port": b.port} for b in brokers]}
+        config: dict[str, Any] = {
+            "mqtt": mqtt | sections.pop("mqtt", {}),
+            "http": {"port": self.http_port, "bind": "127.0.0.1"},
             "zeroconf": {"enabled": False},
-            "state_dir": str(workdir / "state"),
+            "state_dir": str(self.state_dir),
+            "devices": devices,
+            **sections,
         }
-        self.config_path.write_text(yaml.safe_dump(settings | config))
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.config_path.chmod(0o600)  # it may hold the MQTT password
 
     def start(self) -> BridgeProcess:
         with self.log_path.open("ab") as log:
@@ -42,6 +69,7 @@ class BridgeProcess:
                 ],
                 stdout=log,
                 stderr=log,
+                env=self.env,
             )
         return self
 
@@ -49,21 +77,63 @@ class BridgeProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> int | None:
-        """SIGTERM and wait: the bridge says ``offline`` and exits 0. ``None`` if not started."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        code = self.process.returncode
+    def stop(self) -> None:
+        """SIGTERM, as systemd stops it: the bridge must exit 0 within ``STOP_TIMEOUT_S``."""
+        assert self.process is not None, "the bridge was not started"
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.kill()
+        assert code == 0, f"exit code {code} after SIGTERM:\n{self.log}"
+
+    def kill(self) -> None:
+        """SIGKILL if still running: a power cut, or clean-up after a failed test."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
         self.process = None
-        return code
 
     @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def health(self) -> dict[str, Any]:
+        """``/health``'s document, also when it says 503 (degraded: no broker)."""
+        url = f"http://127.0.0.1:{self.http_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                document: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as err:
+            if err.code != 503:
+                raise
+            document = json.load(err)
+        return document
+
+    def wait_health(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
+        """Poll ``/health`` (another process: there is nothing to wait on but its answers)."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] | str = "no answer"
+        while time.monotonic() < deadline:
+            assert self.running, self.log
+            try:
+                last = self.health()
+            except OSError as err:  # not listening yet
+                last = repr(err)
+            else:
+                if predicate(last):
+                    return last
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; last /health: {last}")
+
+    def spool_seqs(self) -> set[int]:
+        """The seqs left in the spool file (the bridge must not be running)."""
+        assert not self.running
+        spool = Spool(self.state_dir / "spool.db", SpoolConfig())
+        try:
+            return {reading.seq for reading in spool.pending(10**7)}
+        finally:
+            spool.close()
