@@ -9,10 +9,7 @@ GPIO outputs driven over MQTT (gpiozero's mock pins) and a serial sensor on a pt
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.support.bridge_process import BridgeProcess
 from tests.support.fake_serial import FakeSerialDevice, sds011_frame
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_client import Message, Recorder
 
 BRIDGE = "lab-pi"
@@ -41,62 +38,15 @@ def _states(messages: list[Message]) -> list[tuple[str, dict[str, Any]]]:
     return [(m.topic, m.json()) for m in messages if m.topic.endswith("/state")]
 
 
-class BridgeProcess:
-    """One bridge process with its own config file, state directory and log."""
-
-    def __init__(self, tmp_path: Path, broker: Mosquitto) -> None:
-        self.tmp_path = tmp_path
-        self.broker = broker
-        self.config_path = tmp_path / "bridge.yaml"
-        self.log_path = tmp_path / "bridge.log"
-        self.http_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.env = dict(os.environ)
-
-    def configure(self, devices: list[dict[str, Any]], **extra: Any) -> None:
-        config: dict[str, Any] = {
-            "bridge": {"id": BRIDGE, "name": "Lab Pi"},
-            "mqtt": {"brokers": [{"host": self.broker.host, "port": self.broker.port}]},
-            "http": {"port": self.http_port, "bind": "127.0.0.1"},
-            "zeroconf": {"enabled": False},
-            "health": {"interval": 0.5},
-            "state_dir": str(self.tmp_path / "state"),
-            "devices": devices,
-            **extra,
-        }
-        self.config_path.write_text(yaml.safe_dump(config))
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=log,
-            env=self.env,
-        )
-        log.close()
-
-    def signal(self, sig: signal.Signals) -> int:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        code = self.process.wait(15)
-        self.process = None
-        return code
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
-
-
 @pytest.fixture
 def bridge(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[BridgeProcess]:
-    process = BridgeProcess(tmp_path, mosquitto)
+    process = BridgeProcess(
+        tmp_path,
+        [mosquitto],
+        [],
+        bridge={"id": BRIDGE, "name": "Lab Pi"},
+        health={"interval": 0.5},
+    )
     yield process
     process.kill()
     assert "Traceback" not in process.log, process.log
@@ -182,7 +132,7 @@ def test_fleet_discovery_states_and_clean_stop(bridge: BridgeProcess, recorder: 
 
     with urllib.request.urlopen(f"http://127.0.0.1:{bridge.http_port}/health", timeout=5) as r:
         health = json.load(r)
-    assert health["broker"]["port"] == bridge.broker.port
+    assert health["broker"]["port"] == bridge.brokers[0].port
     assert health["broker"]["connected"] is True
     assert health["readings_total"] >= 400
 
@@ -205,7 +155,7 @@ def test_will_marks_the_bridge_offline_after_sigkill(
         lambda ms: [m.payload for m in ms if m.topic == AVAILABILITY][-1:] == [b"offline"],
         what="offline from the will",
     )
-    late = Recorder(bridge.broker.port, AVAILABILITY)
+    late = Recorder(bridge.brokers[0].port, AVAILABILITY)
     try:
         retained = late.wait_for(bool, what="retained availability")
     finally:

@@ -37,6 +37,7 @@ class BridgeProcess:
     ) -> None:
         """``sections`` are configuration sections; ``mqtt`` adds to the broker list."""
         workdir.mkdir(parents=True, exist_ok=True)
+        self.brokers = list(brokers)
         self.state_dir = workdir / "state"
         self.config_path = workdir / "bridge.yaml"
         self.log_path = workdir / "bridge.log"
@@ -44,7 +45,13 @@ class BridgeProcess:
         self.env = dict(os.environ)
         """The process's environment, for a test to change before ``start``."""
         self.process: subprocess.Popen[bytes] | None = None
-        mqtt = {"brokers": [{"host": b.host, "port": b.port} for b in brokers]}
+        self._sections = sections
+        self.configure(devices)
+
+    def configure(self, devices: list[dict[str, Any]], **sections: Any) -> None:
+        """Write the configuration file: these devices, the constructor's sections and these."""
+        sections = self._sections | sections
+        mqtt = {"brokers": [{"host": b.host, "port": b.port} for b in self.brokers]}
         config: dict[str, Any] = {
             "mqtt": mqtt | sections.pop("mqtt", {}),
             "http": {"port": self.http_port, "bind": "127.0.0.1"},
@@ -77,15 +84,21 @@ class BridgeProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
-        """SIGTERM, as systemd stops it: the bridge must exit 0 within ``STOP_TIMEOUT_S``."""
+    def signal(self, sig: signal.Signals) -> int | None:
+        """Send ``sig``; the exit code, or ``None`` if still running after ``STOP_TIMEOUT_S``
+        (then it is killed)."""
         assert self.process is not None, "the bridge was not started"
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(sig)
         try:
             code: int | None = self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             code = None
         self.kill()
+        return code
+
+    def stop(self) -> None:
+        """SIGTERM, as systemd stops it: the bridge must exit 0 within ``STOP_TIMEOUT_S``."""
+        code = self.signal(signal.SIGTERM)
         assert code == 0, f"exit code {code} after SIGTERM:\n{self.log}"
 
     def kill(self) -> None:
