@@ -90,6 +90,7 @@ def test_the_package_metadata_takes_its_version_from_the_package() -> None:
 def test_the_demo_loads_no_hardware_drivers_and_no_zeroconf(tmp_path: Path) -> None:
     modules = _modules_after_running_demo(tmp_path)
     assert not modules & HARDWARE_AND_ZEROCONF
+    assert "importlib.metadata" not in modules  # scanning installed packages costs memory
     # What the demo does use was loaded: the check sees what running imports.
     assert {"iot_monitor_bridge.drivers.simulated", "psutil"} | HTTP_ENDPOINT <= modules
 
