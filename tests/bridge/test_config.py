@@ -54,6 +54,7 @@ def test_durations_accept_units() -> None:
         ("http: {port: 70000}", "http.port: expected `int` <= 65535"),
         ("mqtt: {brokers: []}", "mqtt.brokers: expected `array` of length >= 1"),
         ("bogus: 1", "bogus: unknown key"),
+        ("mqtt: {protocol: 4}", "mqtt.protocol: invalid enum value 4; expected one of: 3.1.1, 5"),
         ("devices: [{id: Bad/Id, simulate: {}}]", "devices[0].id: expected `str` matching regex"),
         ("devices: [{id: bridge, simulate: {}}]", "devices[0].id: 'bridge' is reserved"),
         ("bridge: {id: kitchen_pi}", "bridge.id: expected `str` matching regex"),

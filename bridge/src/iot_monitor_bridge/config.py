@@ -371,6 +371,9 @@ def _line(path: str, kind: Any, error: msgspec.ValidationError) -> str:
     key, _, rest = message.partition(": ")
     if rest and key in getattr(kind, "__struct_fields__", ()):
         path, message = _join(path, key), rest  # a struct's own check about one of its keys
+    elif get_origin(kind) is Literal and not relative:
+        allowed = dict.fromkeys(str(value) for value in get_args(kind))
+        message += f"; expected one of: {', '.join(allowed)}"
     return f"{path or '(top level)'}: {message[:1].lower()}{message[1:]}"
 
 
