@@ -82,6 +82,32 @@ def test_check_config_summarises_and_changes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no spool
 
 
+@pytest.mark.parametrize(
+    ("devices", "problem"),
+    [
+        (
+            "[{id: fleet, simulate: {count: 2}}, {id: fleet_2, outputs: [{id: fan, "
+            "type: gpio_output, pin: 27}]}]",
+            "devices: two devices have the id 'fleet_2'",
+        ),
+        (
+            "[{id: air, sensors: [{id: dust, type: serial, port: /dev/ttyUSB0, protocol: sds011},"
+            " {id: dust_pm10, type: ds18b20, address: 28-0000075a1b2c}]}]",
+            "devices: device 'air' has two sensors or outputs with the id 'dust_pm10'",
+        ),
+    ],
+    ids=["fleet-device", "serial-value"],
+)
+def test_ids_that_drivers_derive_may_not_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], devices: str, problem: str
+) -> None:
+    path = _write(tmp_path, f"devices: {devices}\n")
+    assert main(["check-config", "--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(problem)
+    assert captured.out == ""
+
+
 def test_missing_config_file_is_a_config_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,8 +34,7 @@ from iot_monitor_bridge.runtime.commands import (
     TokenBucket,
 )
 from iot_monitor_bridge.runtime.spool import Spool
-from tests.support.driver_waits import record_faults
-from tests.support.drivers import next_reading, running
+from tests.support.drivers import next_reading, record_faults, running
 from tests.support.fake_serial import FakeSerialDevice
 
 CONFIG_YAML = """

@@ -54,6 +54,7 @@ def test_durations_accept_units() -> None:
         ("http: {port: 70000}", "http.port: expected `int` <= 65535"),
         ("mqtt: {brokers: []}", "mqtt.brokers: expected `array` of length >= 1"),
         ("bogus: 1", "bogus: unknown key"),
+        ("spool: {synchronous: on}", "spool.synchronous: expected one of: off, normal, full"),
         ("mqtt: {protocol: 4}", "mqtt.protocol: invalid enum value 4; expected one of: 3.1.1, 5"),
         ("devices: [{id: Bad/Id, simulate: {}}]", "devices[0].id: expected `str` matching regex"),
         ("devices: [{id: bridge, simulate: {}}]", "devices[0].id: 'bridge' is reserved"),
@@ -102,6 +103,11 @@ devices:
         "devices[0].outputs[0].colour: unknown key",
         "devices[0].outputs[0].type: field required",
     ]
+
+
+@pytest.mark.parametrize(("written", "level"), [("off", "off"), ("'off'", "off"), ("full", "full")])
+def test_spool_synchronous_off_may_be_written_bare(written: str, level: str) -> None:
+    assert parse_config(f"spool: {{synchronous: {written}}}").spool.synchronous == level
 
 
 @pytest.mark.parametrize("version", ["5", "'5'", "'3.1.1'"])

@@ -30,7 +30,7 @@ from iot_monitor_bridge.drivers.gpio import (
     scale_adc,
 )
 from iot_monitor_bridge.model import Reading, SensorKind
-from tests.support.drivers import fault_signal, next_reading, running
+from tests.support.drivers import next_reading, record_faults, running
 
 # gpiozero advises pigpio for distance sensors; the mock factory is not pigpio.
 pytestmark = pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
@@ -318,8 +318,9 @@ async def test_hcsr04_without_echo_counts_faults_then_recovers(pins: MockFactory
     unconnected = pins.pin(25)
     trigger = pins.pin(23, pin_class=MockTriggerPin, echo_pin=unconnected, echo_time=ECHO_TIME)
     driver = Hcsr04Driver("tank", _sonar())
-    async with fault_signal(driver, "no_echo") as no_echo, running(driver) as readings:
-        await asyncio.wait_for(no_echo.wait(), 5.0)
+    faults = record_faults(driver)
+    async with running(driver) as readings:
+        await faults.wait_for("no_echo")
         assert readings.empty()
         trigger.echo_pin = echo  # the sensor is plugged back in
         reading = await next_reading(readings)

@@ -19,7 +19,7 @@ from iot_monitor_bridge.drivers.health import (
     read_thermal_zone,
 )
 from iot_monitor_bridge.model import BRIDGE_DEVICE_ID, JsonValue, Reading, SensorKind
-from tests.support.drivers import fault_signal, next_reading, running
+from tests.support.drivers import next_reading, record_faults, running
 
 ALWAYS = {"cpu_usage", "load_1m", "memory_free", "disk_free", "uptime"}
 
@@ -100,12 +100,12 @@ async def test_thermal_zone_is_read_and_a_lost_file_is_a_fault(tmp_path: Path) -
     zone = _zone(tmp_path / "thermal", "47312\n")
     driver = HealthDriver(HealthConfig(interval=0.05, disk_path=tmp_path), thermal_zone=zone)
     assert "cpu_temperature" in {spec.id for spec in driver.sensors}
+    faults = record_faults(driver)
     async with running(driver) as queue:
         values = await _until_all_seen(queue, ALWAYS | {"cpu_temperature"})
         assert values["cpu_temperature"] == 47.3
-        async with fault_signal(driver, "cpu_temperature_unreadable") as unreadable:
-            (zone / "temp").unlink()
-            await asyncio.wait_for(unreadable.wait(), 5.0)
+        (zone / "temp").unlink()
+        await faults.wait_for("cpu_temperature_unreadable")
         # The other sensors keep reporting.
         await _until_all_seen(queue, {"uptime", "memory_free"})
 

@@ -8,10 +8,8 @@ GPIO outputs driven over MQTT (gpiozero's mock pins) and a serial sensor on a pt
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,8 @@ BRIDGE = "lab-pi"
 ROOT = f"iot_monitor/{BRIDGE}"
 AVAILABILITY = f"{ROOT}/availability"
 FLEET = {"id": "fleet", "name": "Fleet", "simulate": {"count": 8, "rate_hz": 20, "seed": 7}}
-HEALTHY_SECONDS = 20.0
+OBJECT_IDS = [BRIDGE] + [f"{BRIDGE}_fleet_{n}" for n in range(1, 9)]
+"""The devices of ``FLEET``'s bridge in Home Assistant's discovery: the bridge and 8 more."""
 
 
 def _discovery(object_id: str) -> str:
@@ -48,17 +47,23 @@ def bridge(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[BridgeProcess]:
         health={"interval": 0.5},
     )
     yield process
-    process.kill()
-    assert "Traceback" not in process.log, process.log
+    process.close()
 
 
-def _wait_online(recorder: Recorder, bridge: BridgeProcess, count: int = 1) -> list[Message]:
+def _availability(messages: list[Message]) -> list[bytes]:
+    return [m.payload for m in messages if m.topic == AVAILABILITY]
+
+
+def _wait_online(recorder: Recorder, bridge: BridgeProcess) -> None:
     def online(messages: list[Message]) -> bool:
-        if bridge.process is not None and bridge.process.poll() is not None:
-            raise AssertionError(f"the bridge exited:\n{bridge.log}")
-        return [m.payload for m in messages if m.topic == AVAILABILITY].count(b"online") >= count
+        assert bridge.running, f"the bridge exited:\n{bridge.log}"
+        return b"online" in _availability(messages)
 
-    return recorder.wait_for(online, what="availability online")
+    recorder.wait_for(online, what="availability online")
+
+
+def _wait_offline(recorder: Recorder, what: str) -> None:
+    recorder.wait_for(lambda ms: _availability(ms)[-1:] == [b"offline"], what=what)
 
 
 def _count(topic_filter: Callable[[str], bool], count: int) -> Callable[[list[Message]], bool]:
@@ -79,10 +84,9 @@ def test_fleet_discovery_states_and_clean_stop(bridge: BridgeProcess, recorder: 
     started_ms = time.time() * 1000
     bridge.start()
     _wait_online(recorder, bridge)
-    object_ids = [BRIDGE] + [f"{BRIDGE}_fleet_{n}" for n in range(1, 9)]
     messages = recorder.wait_for(
         lambda ms: (
-            {_discovery(o) for o in object_ids} <= {m.topic for m in ms}
+            {_discovery(o) for o in OBJECT_IDS} <= {m.topic for m in ms}
             and sum(1 for m in ms if m.topic.endswith("/state")) >= 400
         ),
         what="discovery for 9 devices and 400 readings",
@@ -130,17 +134,13 @@ def test_fleet_discovery_states_and_clean_stop(bridge: BridgeProcess, recorder: 
     assert new_seqs == sorted(new_seqs)  # every new reading in seq order, none skipped back
     assert {topic.split("/")[2] for topic, _ in states} >= {f"fleet_{n}" for n in range(1, 9)}
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{bridge.http_port}/health", timeout=5) as r:
-        health = json.load(r)
+    health = bridge.health()
     assert health["broker"]["port"] == bridge.brokers[0].port
     assert health["broker"]["connected"] is True
     assert health["readings_total"] >= 400
 
     assert bridge.signal(signal.SIGTERM) == 0
-    messages = recorder.wait_for(
-        lambda ms: [m.payload for m in ms if m.topic == AVAILABILITY][-1:] == [b"offline"],
-        what="offline after SIGTERM",
-    )
+    _wait_offline(recorder, "offline after SIGTERM")
     assert "Availability offline acknowledged" in bridge.log
 
 
@@ -151,10 +151,7 @@ def test_will_marks_the_bridge_offline_after_sigkill(
     bridge.start()
     _wait_online(recorder, bridge)
     assert bridge.signal(signal.SIGKILL) == -signal.SIGKILL
-    recorder.wait_for(
-        lambda ms: [m.payload for m in ms if m.topic == AVAILABILITY][-1:] == [b"offline"],
-        what="offline from the will",
-    )
+    _wait_offline(recorder, "offline from the will")
     late = Recorder(bridge.brokers[0].port, AVAILABILITY)
     try:
         retained = late.wait_for(bool, what="retained availability")
@@ -196,33 +193,45 @@ def test_restart_continues_seq_and_removes_a_departed_device(
     assert sum(1 for state in second_run if state["seq"] not in first_run) >= 150
 
 
+def _temperatures_again(messages: list[Message], since: int) -> set[str]:
+    """Temperature topics on which a reading already sent came again (same seq, same
+    reading) at ``messages[since:]``."""
+    first: dict[int, dict[str, Any]] = {}
+    again: set[str] = set()
+    for index, message in enumerate(messages):
+        if not message.topic.endswith("/temperature/state"):
+            continue
+        state = message.json()
+        if first.setdefault(state["seq"], state) is not state:
+            assert first[state["seq"]] == state, (message.topic, state)
+            if index >= since:
+                again.add(message.topic)
+    return again
+
+
 def test_home_assistant_birth_republishes_discovery_and_states(
     bridge: BridgeProcess, recorder: Recorder
 ) -> None:
     bridge.configure([FLEET])
     bridge.start()
     _wait_online(recorder, bridge)
-    recorder.wait_for(_count(lambda t: t.endswith("/state"), 100), what="readings")
-    recorder.clear()
+    # The bridge sends the current states again a second after connecting; only after that
+    # can a repeat be Home Assistant's doing.
+    recorder.wait_for(
+        lambda ms: len(_temperatures_again(ms, 0)) == 8, what="the states sent after connecting"
+    )
+    birth = len(recorder.messages)
     recorder.publish("homeassistant/status", b"online")
-    object_ids = [BRIDGE] + [f"{BRIDGE}_fleet_{n}" for n in range(1, 9)]
     messages = recorder.wait_for(
-        lambda ms: {_discovery(o) for o in object_ids} <= {m.topic for m in ms},
+        lambda ms: {_discovery(o) for o in OBJECT_IDS} <= {m.topic for m in ms[birth:]},
         what="discovery republished",
     )
-    assert all(m.json()["cmps"] for m in messages if m.topic.startswith("homeassistant/device/"))
-    # The current states come again: readings already seen, with the same seq and ts.
-    seen: dict[int, dict[str, Any]] = {}
-
-    def repeated(ms: list[Message]) -> bool:
-        repeats = 0
-        for topic, state in _states(ms):
-            if topic.endswith("/temperature/state"):
-                repeats += state["seq"] in seen
-                seen.setdefault(state["seq"], state)
-        return repeats >= 8
-
-    recorder.wait_for(repeated, what="the current temperature of every fleet device again")
+    discovery = [m for m in messages[birth:] if m.topic.startswith("homeassistant/device/")]
+    assert all(m.json()["cmps"] for m in discovery)
+    recorder.wait_for(
+        lambda ms: len(_temperatures_again(ms, birth)) == 8,
+        what="the current temperature of every fleet device again",
+    )
 
 
 def test_gpio_output_follows_home_assistant_and_input_reports(

@@ -12,15 +12,10 @@ import pytest
 from iot_monitor_bridge.config import Ds18b20Config
 from iot_monitor_bridge.drivers.onewire import Ds18b20Driver
 from iot_monitor_bridge.model import SensorSpec
-from tests.support.driver_waits import reading_matching, record_faults
-from tests.support.drivers import next_reading, running
+from tests.bridge.test_parsers_w1 import w1_slave
+from tests.support.drivers import next_reading, reading_matching, record_faults, running
 
 ADDRESS = "28-0316a2794bff"
-
-
-def w1_slave(milli_c: int, verdict: str = "YES") -> str:
-    pad = "72 01 4b 46 7f ff 0e 10 57"
-    return f"{pad} : crc=57 {verdict}\n{pad} t={milli_c}\n"
 
 
 def put(root: Path, text: str) -> None:

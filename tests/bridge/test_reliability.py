@@ -16,7 +16,6 @@ asks for); it is marked ``slow``. The others take a few seconds each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -40,7 +39,7 @@ from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import REPLAY_S, Publisher
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.bridge_process import BridgeProcess
-from tests.support.driver_waits import record_faults
+from tests.support.drivers import record_faults, running
 from tests.support.mosquitto import Mosquitto, free_port, wait_for_port
 from tests.support.mqtt_client import Recorder
 from tests.support.tls import make_pki, observer_listener, password_file, secure_listener
@@ -64,7 +63,7 @@ PASSWORD = "correct-horse-battery-staple"
 class SeqConsumer:
     """Readings de-duplicated by ``seq`` from one or more brokers; other messages as they came."""
 
-    def __init__(self, name: str, *brokers: Mosquitto) -> None:
+    def __init__(self, *brokers: Mosquitto) -> None:
         self._cond = threading.Condition()
         self.readings: dict[int, tuple[str, Any, int]] = {}
         """seq -> (topic, value, ts) of its first arrival."""
@@ -80,7 +79,7 @@ class SeqConsumer:
         for broker in brokers:
             client = mqtt.Client(
                 CallbackAPIVersion.VERSION2,
-                client_id=f"{name}-{broker.port}",
+                client_id=f"ha-{broker.port}",
                 clean_session=False,
                 protocol=mqtt.MQTTv311,
             )
@@ -120,13 +119,9 @@ class SeqConsumer:
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[SeqConsumer], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
         with self._cond:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for {what}")
-                self._cond.wait(remaining)
+            if not self._cond.wait_for(lambda: predicate(self), timeout):
+                raise AssertionError(f"timed out waiting for {what}")
 
     def seqs(self) -> set[int]:
         with self._cond:
@@ -159,28 +154,29 @@ class SeqConsumer:
 # ----- the bridge process --------------------------------------------------------------------
 
 
-def lab_pi(
-    tmp_path: Path, brokers: list[Mosquitto], devices: list[dict[str, Any]], **sections: Any
-) -> BridgeProcess:
-    """The bridge ``lab-pi``, publishing its health every half second."""
-    return BridgeProcess(
-        tmp_path,
-        brokers,
-        devices,
-        bridge={"id": BRIDGE, "name": "Lab Pi"},
-        health={"interval": 0.5},
-        **sections,
-    )
-
-
 @pytest.fixture
-def bridges() -> Iterator[list[BridgeProcess]]:
-    """Bridges a test started: killed if still running, and none may log a traceback."""
-    started: list[BridgeProcess] = []
-    yield started
-    for bridge in started:
-        bridge.kill()
-        assert "Traceback" not in bridge.log, bridge.log
+def lab_pi(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
+    """``lab_pi(brokers, devices, **sections)`` makes the bridge ``lab-pi`` (health every half
+    second), not started yet. Each is killed at the end and must not have logged a traceback."""
+    made: list[BridgeProcess] = []
+
+    def make(
+        brokers: list[Mosquitto], devices: list[dict[str, Any]], **sections: Any
+    ) -> BridgeProcess:
+        bridge = BridgeProcess(
+            tmp_path,
+            brokers,
+            devices,
+            bridge={"id": BRIDGE, "name": "Lab Pi"},
+            health={"interval": 0.5},
+            **sections,
+        )
+        made.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in made:
+        bridge.close()
 
 
 @pytest.fixture
@@ -198,9 +194,16 @@ def brokers(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
 
 
 @pytest.fixture
-def consumers() -> Iterator[list[SeqConsumer]]:
+def consumer_on() -> Iterator[Callable[..., SeqConsumer]]:
+    """Makes Home Assistant's stand-in on these brokers: ``consumer_on(*brokers)``."""
     made: list[SeqConsumer] = []
-    yield made
+
+    def make(*on: Mosquitto) -> SeqConsumer:
+        consumer = SeqConsumer(*on)
+        made.append(consumer)
+        return consumer
+
+    yield make
     for consumer in made:
         consumer.close()
 
@@ -241,16 +244,13 @@ def _count_at_least(count: int) -> Callable[[SeqConsumer], bool]:
 
 @pytest.mark.slow
 def test_a_60_s_broker_outage_loses_nothing(
-    tmp_path: Path,
     brokers: Callable[..., Mosquitto],
-    consumers: list[SeqConsumer],
-    bridges: list[BridgeProcess],
+    consumer_on: Callable[..., SeqConsumer],
+    lab_pi: Callable[..., BridgeProcess],
 ) -> None:
     broker = brokers("broker", persistence=True).start()
-    consumer = SeqConsumer("ha", broker)
-    consumers.append(consumer)
-    bridge = lab_pi(tmp_path, [broker], [FLEET]).start()
-    bridges.append(bridge)
+    consumer = consumer_on(broker)
+    bridge = lab_pi([broker], [FLEET]).start()
     consumer.wait_for(_count_at_least(2 * RATE), 20, "readings before the outage")
     before = bridge.health()
 
@@ -277,27 +277,23 @@ def test_a_60_s_broker_outage_loses_nothing(
 
 
 def test_primary_killed_failover_within_5_s_then_failback(
-    tmp_path: Path,
     brokers: Callable[..., Mosquitto],
-    consumers: list[SeqConsumer],
-    bridges: list[BridgeProcess],
+    consumer_on: Callable[..., SeqConsumer],
+    lab_pi: Callable[..., BridgeProcess],
 ) -> None:
     primary = brokers("primary", persistence=True).start()
     secondary = brokers("secondary").start()
-    consumer = SeqConsumer("ha", primary, secondary)
-    consumers.append(consumer)
+    consumer = consumer_on(primary, secondary)
     # A clean restart saves the consumer's session to the primary's persistence file, so it
     # is there again after the primary is killed and restarted below.
     primary.stop()
     primary.start()
     consumer.wait_connected(primary.port, 2)
     bridge = lab_pi(
-        tmp_path,
         [primary, secondary],
         [FLEET],
         mqtt={"failover_after": 5, "primary_probe_interval": 1},
     ).start()
-    bridges.append(bridge)
     consumer.wait_for(_count_at_least(RATE), 20, "readings on the primary")
 
     primary.kill()
@@ -331,16 +327,13 @@ def test_primary_killed_failover_within_5_s_then_failback(
 
 
 def test_bridge_killed_restart_delivers_every_committed_reading(
-    tmp_path: Path,
     brokers: Callable[..., Mosquitto],
-    consumers: list[SeqConsumer],
-    bridges: list[BridgeProcess],
+    consumer_on: Callable[..., SeqConsumer],
+    lab_pi: Callable[..., BridgeProcess],
 ) -> None:
     broker = brokers("broker", persistence=True).start()
-    consumer = SeqConsumer("ha", broker)
-    consumers.append(consumer)
-    bridge = lab_pi(tmp_path, [broker], [FLEET]).start()
-    bridges.append(bridge)
+    consumer = consumer_on(broker)
+    bridge = lab_pi([broker], [FLEET]).start()
     consumer.wait_for(_count_at_least(RATE), 20, "readings")
     settings = {"health": {"interval": "2s"}}
     changed = consumer.command(broker, {"id": "s1", "command": "set_config", "settings": settings})
@@ -370,20 +363,17 @@ def test_bridge_killed_restart_delivers_every_committed_reading(
 
 
 def test_a_full_spool_drops_the_oldest_counts_them_and_keeps_running(
-    tmp_path: Path,
     brokers: Callable[..., Mosquitto],
-    consumers: list[SeqConsumer],
-    bridges: list[BridgeProcess],
+    consumer_on: Callable[..., SeqConsumer],
+    lab_pi: Callable[..., BridgeProcess],
 ) -> None:
     broker = brokers("broker", persistence=True).start()
-    consumer = SeqConsumer("ha", broker)
-    consumers.append(consumer)
+    consumer = consumer_on(broker)
     broker.stop()  # the consumer's session is saved; the bridge starts with no broker
     bound = 100  # the smallest the configuration allows
-    bridge = lab_pi(tmp_path, [broker], [FLEET], spool={"max_readings": bound})
+    bridge = lab_pi([broker], [FLEET], spool={"max_readings": bound})
     started_ms = time.time_ns() // 1_000_000
     bridge.start()
-    bridges.append(bridge)
     full = bridge.wait_health(lambda h: h["spool_dropped"] >= 500, 30, "drops")
     assert full["spool_depth"] <= bound + SpoolConfig().commit_every
     assert bridge.running
@@ -489,13 +479,12 @@ def _online(recorder: Recorder) -> Callable[[Any], bool]:
 
 
 def test_password_tls_and_client_certificate(
-    tmp_path: Path, brokers: Callable[..., Mosquitto], bridges: list[BridgeProcess]
+    tmp_path: Path, brokers: Callable[..., Mosquitto], lab_pi: Callable[..., BridgeProcess]
 ) -> None:
     broker, observer, settings = _secure_broker(brokers, tmp_path, ("localhost", "127.0.0.1"))
     recorder = Recorder(observer, f"{ROOT}/#")
     try:
-        bridge = lab_pi(tmp_path, [broker], [FLEET], mqtt=settings).start()
-        bridges.append(bridge)
+        bridge = lab_pi([broker], [FLEET], mqtt=settings).start()
         recorder.wait_for(_online(recorder), 15, "online over TLS")
         recorder.wait_for(
             lambda ms: any(m.topic.startswith(f"{ROOT}/fleet_") for m in ms), 15, "readings"
@@ -521,7 +510,7 @@ def test_password_tls_and_client_certificate(
 def test_refused_credentials_keep_the_bridge_off_the_broker(
     tmp_path: Path,
     brokers: Callable[..., Mosquitto],
-    bridges: list[BridgeProcess],
+    lab_pi: Callable[..., BridgeProcess],
     change: dict[str, str],
     expected_in_log: str,
 ) -> None:
@@ -533,8 +522,7 @@ def test_refused_credentials_keep_the_bridge_off_the_broker(
     settings.update({key: value for key, value in change.items() if key != "tls"})
     recorder = Recorder(observer, AVAILABILITY)
     try:
-        refused = lab_pi(tmp_path, [broker], [FLEET], mqtt=settings).start()
-        bridges.append(refused)
+        refused = lab_pi([broker], [FLEET], mqtt=settings).start()
         health = refused.wait_health(
             lambda h: sum(h["faults"].get("mqtt", {}).values()) >= 2, 20, "refused attempts"
         )
@@ -546,8 +534,7 @@ def test_refused_credentials_keep_the_bridge_off_the_broker(
         if wrong_name:
             # The same certificate with host name checking off is accepted: it was the name.
             relaxed = {**settings, "tls": {**settings["tls"], "insecure": True}}
-            bridge = lab_pi(tmp_path, [broker], [FLEET], mqtt=relaxed).start()
-            bridges.append(bridge)
+            lab_pi([broker], [FLEET], mqtt=relaxed).start()
             recorder.wait_for(_online(recorder), 15, "online without the host name check")
     finally:
         recorder.close()
@@ -576,22 +563,19 @@ HOSTILE_COMMANDS: list[tuple[bytes, str]] = [
 
 
 def test_hostile_payloads_on_command_topics_get_errors_and_the_bridge_runs_on(
-    tmp_path: Path,
     mosquitto: Mosquitto,
-    consumers: list[SeqConsumer],
-    bridges: list[BridgeProcess],
+    consumer_on: Callable[..., SeqConsumer],
+    lab_pi: Callable[..., BridgeProcess],
 ) -> None:
-    consumer = SeqConsumer("ha", mosquitto)
-    consumers.append(consumer)
+    consumer = consumer_on(mosquitto)
     boiler = {
         "id": "boiler",
         "sensors": [{"id": "door", "type": "gpio_input", "pin": 17}],
         "outputs": [{"id": "fan", "type": "gpio_output", "pin": 27}],
     }
-    bridge = lab_pi(tmp_path, [mosquitto], [FLEET, boiler], commands={"rate": 5, "burst": 15})
+    bridge = lab_pi([mosquitto], [FLEET, boiler], commands={"rate": 5, "burst": 15})
     bridge.env["GPIOZERO_PIN_FACTORY"] = "mock"
     bridge.start()
-    bridges.append(bridge)
     consumer.wait_for(_count_at_least(RATE), 20, "readings")
     for payload, _ in HOSTILE_COMMANDS:
         consumer.publish(mosquitto, COMMAND, payload)
@@ -653,16 +637,10 @@ async def test_a_sensor_failing_for_ever_is_counted_each_time_and_logged_once(
     cfg = Ds18b20Config(id="water_temp", address="28-0316a2794bff", interval=0.01, w1_root=tmp_path)
     driver = Ds18b20Driver("boiler", cfg)
     faults = record_faults(driver)
-    readings: list[object] = []
     with caplog.at_level(logging.WARNING):
-        task = asyncio.create_task(driver.run(readings.append))
-        try:
+        async with running(driver) as readings:
             await faults.wait_for("missing_device", 50)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    assert readings == []
+    assert readings.empty()
     assert [r.getMessage() for r in caplog.records if "missing_device" in r.getMessage()] == [
         f"test: missing_device: {tmp_path / cfg.address / 'w1_slave'} does not exist"
     ]

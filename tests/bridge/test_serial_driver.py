@@ -18,8 +18,7 @@ import pytest
 from iot_monitor_bridge.config import FieldConfig, SerialConfig, validate
 from iot_monitor_bridge.drivers.serial import Backoff, SerialDriver
 from iot_monitor_bridge.model import Reading, SensorSpec
-from tests.support.driver_waits import reading_matching, record_faults
-from tests.support.drivers import next_reading, running
+from tests.support.drivers import next_reading, reading_matching, record_faults, running
 from tests.support.fake_serial import (
     MHZ19B_READ_COMMAND,
     FakeSerialDevice,

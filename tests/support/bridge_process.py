@@ -108,6 +108,11 @@ class BridgeProcess:
             self.process.wait(10)
         self.process = None
 
+    def close(self) -> None:
+        """A test's clean-up: kill it if still running; it must never have logged a traceback."""
+        self.kill()
+        assert "Traceback" not in self.log, self.log
+
     @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

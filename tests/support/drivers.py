@@ -1,4 +1,8 @@
-"""Run a sensor driver inside a test and wait for what it emits or the faults it counts."""
+"""Run a sensor driver inside a test and wait for what it emits or the faults it counts.
+
+Faults are waited on by count (``record_faults``), which also shows that a driver keeps
+counting and keeps going.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from iot_monitor_bridge.drivers.base import SensorDriver
+from iot_monitor_bridge.drivers.base import FaultLog, SensorDriver
 from iot_monitor_bridge.model import Reading
 
 DEFAULT_TIMEOUT = 5.0
@@ -45,29 +49,47 @@ async def next_reading(queue: asyncio.Queue[Reading], within_s: float = DEFAULT_
     return await asyncio.wait_for(queue.get(), within_s)
 
 
-class _FaultSignal(logging.Handler):
-    def __init__(self, driver: SensorDriver, kind: str, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(logging.WARNING)
-        self.driver = driver
-        self.kind = kind
-        self.loop = loop
-        self.event = asyncio.Event()
+class RecordingFaultLog(FaultLog):
+    """A fault log that tests can wait on; faults may be counted from any thread."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.driver.faults.counts[self.kind]:
-            self.loop.call_soon_threadsafe(self.event.set)
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("tests.faults"), "test")
+        self._cond = threading.Condition()
+
+    def fault(self, kind: str, detail: str) -> None:
+        with self._cond:
+            super().fault(kind, detail)
+            self._cond.notify_all()
+
+    async def wait_for(self, kind: str, count: int = 1, within: float = 5.0) -> None:
+        """Return once ``count`` faults of ``kind`` have been counted in all."""
+
+        def wait() -> bool:
+            with self._cond:
+                return self._cond.wait_for(lambda: self.counts[kind] >= count, within)
+
+        if not await asyncio.to_thread(wait):
+            raise AssertionError(f"{self.counts[kind]} of {count} {kind} faults: {self.counts}")
 
 
-@contextlib.asynccontextmanager
-async def fault_signal(driver: SensorDriver, kind: str) -> AsyncIterator[asyncio.Event]:
-    """An event set once ``driver`` has counted a fault of ``kind``.
+def record_faults(driver: SensorDriver) -> RecordingFaultLog:
+    """Give ``driver`` (before it runs) a fault log that tests can wait on."""
+    driver.faults = RecordingFaultLog()
+    return driver.faults
 
-    ``FaultLog`` logs the first fault of a burst, so the log record is the signal.
-    """
-    handler = _FaultSignal(driver, kind, asyncio.get_running_loop())
-    root = logging.getLogger()
-    root.addHandler(handler)
+
+async def reading_matching(
+    queue: asyncio.Queue[Reading], predicate: Callable[[Reading], bool], within: float = 5.0
+) -> tuple[Reading, list[Reading]]:
+    """The first reading matching ``predicate``, and the readings skipped on the way."""
+    skipped: list[Reading] = []
+
+    async def scan() -> Reading:
+        while not predicate(reading := await queue.get()):
+            skipped.append(reading)
+        return reading
+
     try:
-        yield handler.event
-    finally:
-        root.removeHandler(handler)
+        return await asyncio.wait_for(scan(), within), skipped
+    except TimeoutError:
+        raise AssertionError(f"no matching reading; skipped {skipped}") from None

@@ -67,6 +67,21 @@ def _seconds(value: Any) -> Seconds:
     return Seconds(value)
 
 
+class SyncLevel(str):
+    """SQLite's ``PRAGMA synchronous`` for the spool: ``off``, ``normal`` or ``full``."""
+
+    __slots__ = ()
+    LEVELS: Final = ("off", "normal", "full")
+
+
+def _sync_level(value: Any) -> SyncLevel:
+    if value is False:  # YAML 1.1 reads a bare ``off`` as false
+        value = "off"
+    if value not in SyncLevel.LEVELS:
+        raise ValueError(f"expected one of: {', '.join(SyncLevel.LEVELS)}")
+    return SyncLevel(value)
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str | Path):
         raise TypeError("expected a path")
@@ -79,6 +94,8 @@ def _decode(kind: type, value: Any) -> Any:
         return _seconds(value)
     if kind is Path:
         return _path(value)
+    if kind is SyncLevel:
+        return _sync_level(value)
     raise NotImplementedError(kind)  # pragma: no cover - every custom type is handled above
 
 
@@ -182,7 +199,7 @@ class SpoolConfig(_Section, frozen=True, kw_only=True):
     """Defaults to ``<state_dir>/spool.db``."""
     commit_interval: Seconds = Seconds(1)
     commit_every: Annotated[int, msgspec.Meta(ge=1)] = 200
-    synchronous: Literal["off", "normal", "full"] = "normal"
+    synchronous: SyncLevel = SyncLevel("normal")
     max_readings: Annotated[int, msgspec.Meta(ge=100)] = 1_000_000
     max_age: Seconds = Seconds(7 * 24 * 3600)
 
@@ -207,8 +224,8 @@ class FieldConfig(_Section, frozen=True, kw_only=True):
     offset: float = 0.0
 
 
-class _SensorBase(_Section, frozen=True, kw_only=True, tag_field="type"):
-    """A sensor of a device; its ``type`` key picks the subclass."""
+class _Named(_Section, frozen=True, kw_only=True):
+    """A device, sensor or output: an id, and a name that defaults to one made of the id."""
 
     id: Identifier
     name: str | None = None
@@ -216,6 +233,10 @@ class _SensorBase(_Section, frozen=True, kw_only=True, tag_field="type"):
     @property
     def display_name(self) -> str:
         return self.name or self.id.replace("_", " ").capitalize()
+
+
+class _SensorBase(_Named, frozen=True, kw_only=True, tag_field="type"):
+    """A sensor of a device; its ``type`` key picks the subclass."""
 
 
 class GpioInputConfig(_SensorBase, frozen=True, kw_only=True, tag="gpio_input"):
@@ -285,19 +306,13 @@ class SerialConfig(_SensorBase, frozen=True, kw_only=True, tag="serial"):
 SensorConfig = GpioInputConfig | Mcp3008Config | Hcsr04Config | Ds18b20Config | SerialConfig
 
 
-class GpioOutputConfig(_Section, frozen=True, kw_only=True):
-    id: Identifier
+class GpioOutputConfig(_Named, frozen=True, kw_only=True):
     type: Literal["gpio_output"]
     """Required although it is the only output type, so configs stay valid when more come."""
     pin: GpioPin
-    name: str | None = None
     active_high: bool = True
     initial: bool = False
     device_class: Literal["outlet", "switch"] | None = None
-
-    @property
-    def display_name(self) -> str:
-        return self.name or self.id.replace("_", " ").capitalize()
 
 
 OutputConfig = GpioOutputConfig
@@ -309,18 +324,12 @@ class SimulateConfig(_Section, frozen=True, kw_only=True):
     seed: int | None = None
 
 
-class DeviceConfig(_Section, frozen=True, kw_only=True):
-    id: Identifier
-    name: str | None = None
+class DeviceConfig(_Named, frozen=True, kw_only=True):
     model: str | None = None
     area: str | None = None
     simulate: SimulateConfig | None = None
     sensors: list[SensorConfig] = msgspec.field(default_factory=list)
     outputs: list[OutputConfig] = msgspec.field(default_factory=list)
-
-    @property
-    def display_name(self) -> str:
-        return self.name or self.id.replace("_", " ").capitalize()
 
     def __post_init__(self) -> None:
         if self.id == BRIDGE_DEVICE_ID:

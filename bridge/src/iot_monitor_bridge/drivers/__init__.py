@@ -6,6 +6,9 @@ only the simulated fleet never loads gpiozero or pyserial (memory on a small Pi)
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from iot_monitor_bridge.config import (
     BridgeConfig,
     DeviceConfig,
@@ -16,7 +19,7 @@ from iot_monitor_bridge.config import (
     SensorConfig,
     SerialConfig,
 )
-from iot_monitor_bridge.drivers.base import DeviceSet, OutputDriver, SensorDriver
+from iot_monitor_bridge.drivers.base import DeviceSet, DriverError, OutputDriver, SensorDriver
 from iot_monitor_bridge.model import DeviceSpec
 
 
@@ -84,4 +87,31 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
             outputs.extend(device_outputs)
             for sensor_cfg, driver in zip(cfg.sensors, device_sensors, strict=True):
                 configured[(cfg.id, sensor_cfg.id)] = driver
+    _check_ids(devices)
     return DeviceSet(devices, sensors, outputs, configured)
+
+
+def _repeated(ids: Iterable[str]) -> str | None:
+    """The first id that occurs more than once, if any."""
+    return next((item for item, count in Counter(ids).items() if count > 1), None)
+
+
+def _check_ids(devices: list[DeviceSpec]) -> None:
+    """Ids become MQTT topics and unique ids, so the ones drivers derive must not clash.
+
+    The configuration's own checks see only the ids written in it, not a fleet's numbered
+    devices or the ids a serial sensor gives its values.
+    """
+    device_id = _repeated(device.id for device in devices)
+    if device_id is not None:
+        raise DriverError(
+            f"devices: two devices have the id '{device_id}' "
+            "(a simulated fleet's devices are <id>_1, <id>_2, ...)"
+        )
+    for device in devices:
+        item_id = _repeated([*(s.id for s in device.sensors), *(o.id for o in device.outputs)])
+        if item_id is not None:
+            raise DriverError(
+                f"devices: device '{device.id}' has two sensors or outputs with the id "
+                f"'{item_id}' (a serial sensor's values are <id>_pm25, <id>_pm10, <id>_<field>)"
+            )

@@ -125,10 +125,10 @@ class DeviceSet:
         devices: list[DeviceSpec],
         sensors: list[SensorDriver],
         outputs: list[OutputDriver],
-        configured: dict[tuple[str, str], SensorDriver] | None = None,
+        configured: dict[tuple[str, str], SensorDriver],
     ) -> None:
         self.devices = devices
         self.sensors = sensors
         self.outputs = outputs
-        self.configured = configured or {}
+        self.configured = configured
         """The driver of each ``devices[].sensors[]`` entry, by (device id, sensor id)."""

@@ -62,7 +62,18 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-class GpioInputDriver(SensorDriver):
+class _GpioSensorDriver(SensorDriver):
+    """A sensor on a gpiozero device that ``run`` opens (as ``_device``) and ``close`` releases."""
+
+    _device: Any = None
+
+    def close(self) -> None:
+        if self._device is not None:
+            self._device.close()
+            self._device = None
+
+
+class GpioInputDriver(_GpioSensorDriver):
     """A contact, button or PIR output on one pin, reported as a binary sensor.
 
     Debouncing happens here, not in the pin library: a level is reported once it has been
@@ -78,7 +89,6 @@ class GpioInputDriver(SensorDriver):
         )
         self.faults = FaultLog(_LOGGER, f"{device_id}/{cfg.id}")
         self._cfg = cfg
-        self._input: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settle: asyncio.TimerHandle | None = None
         self._reported: bool | None = None
@@ -89,26 +99,21 @@ class GpioInputDriver(SensorDriver):
         self._loop = asyncio.get_running_loop()
         self._emit = emit
         self._reported = None  # a restarted driver reports its state again
-        self._input = _open(
+        self._device = _open(
             f"GPIO{cfg.pin}",
             lambda: DigitalInputDevice(
                 cfg.pin, pull_up=cfg.pull_up, active_state=cfg.active_high, bounce_time=None
             ),
         )
-        self._input.when_activated = self._input.when_deactivated = self._on_edge
+        self._device.when_activated = self._device.when_deactivated = self._on_edge
         self._report()
         try:
             await _forever()
         finally:
             self._emit = None
-            self._input.when_activated = self._input.when_deactivated = None
+            self._device.when_activated = self._device.when_deactivated = None
             if self._settle is not None:
                 self._settle.cancel()
-
-    def close(self) -> None:
-        if self._input is not None:
-            self._input.close()
-            self._input = None
 
     def _on_edge(self) -> None:
         """From gpiozero's thread: restart the settle timer on the loop."""
@@ -127,15 +132,15 @@ class GpioInputDriver(SensorDriver):
 
     def _report(self) -> None:
         """Emit the pin's level if it differs from the last one reported."""
-        if self._input is None or self._emit is None:
+        if self._device is None or self._emit is None:
             return
-        value = bool(self._input.is_active) != self._cfg.invert
+        value = bool(self._device.is_active) != self._cfg.invert
         if value != self._reported:
             self._reported = value
             self._emit(self.reading(self._cfg.id, value))
 
 
-class Mcp3008Driver(SensorDriver):
+class Mcp3008Driver(_GpioSensorDriver):
     """One channel of an MCP3008 on the SPI bus, scaled to ``min_value``..``max_value``."""
 
     def __init__(self, device_id: str, cfg: Mcp3008Config) -> None:
@@ -153,11 +158,10 @@ class Mcp3008Driver(SensorDriver):
         self.faults = FaultLog(_LOGGER, f"{device_id}/{cfg.id}")
         self._cfg = cfg
         self.interval = cfg.interval
-        self._adc: Any = None
 
     async def run(self, emit: Emit) -> None:
         cfg = self._cfg
-        self._adc = adc = _open(
+        self._device = adc = _open(
             f"MCP3008 on SPI{cfg.spi_port}.{cfg.spi_device}",
             lambda: MCP3008(channel=cfg.channel, port=cfg.spi_port, device=cfg.spi_device),
         )
@@ -175,11 +179,6 @@ class Mcp3008Driver(SensorDriver):
             if cfg.precision is not None:
                 value = round(value, cfg.precision)
             emit(self.reading(cfg.id, value))
-
-    def close(self) -> None:
-        if self._adc is not None:
-            self._adc.close()
-            self._adc = None
 
 
 class _EchoCountingSensor(DistanceSensor):  # type: ignore[misc]  # gpiozero is untyped
@@ -200,7 +199,7 @@ class _EchoCountingSensor(DistanceSensor):  # type: ignore[misc]  # gpiozero is 
         return value
 
 
-class Hcsr04Driver(SensorDriver):
+class Hcsr04Driver(_GpioSensorDriver):
     """An HC-SR04 ultrasonic sensor reporting distance in cm.
 
     gpiozero pings about 16 times a second in its own thread; each poll reports the median
@@ -223,11 +222,10 @@ class Hcsr04Driver(SensorDriver):
         self.faults = FaultLog(_LOGGER, f"{device_id}/{cfg.id}")
         self._cfg = cfg
         self.interval = cfg.interval
-        self._sensor: Any = None
 
     async def run(self, emit: Emit) -> None:
         cfg = self._cfg
-        self._sensor = sensor = _open(
+        self._device = sensor = _open(
             f"HC-SR04 on GPIO{cfg.trigger_pin}/GPIO{cfg.echo_pin}",
             lambda: _EchoCountingSensor(
                 echo=cfg.echo_pin,
@@ -250,11 +248,6 @@ class Hcsr04Driver(SensorDriver):
                 continue
             seen = echoes
             emit(self.reading(cfg.id, round(float(sensor.distance) * 100.0, 1)))
-
-    def close(self) -> None:
-        if self._sensor is not None:
-            self._sensor.close()
-            self._sensor = None
 
 
 class GpioOutputDriver(OutputDriver):

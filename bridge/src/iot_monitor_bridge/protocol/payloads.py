@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from iot_monitor_bridge.model import Reading
 
@@ -15,3 +16,12 @@ def encode_reading(reading: Reading) -> bytes:
         ensure_ascii=False,
         allow_nan=False,
     ).encode()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """``json.loads`` without Python's extensions: ``NaN`` and ``Infinity`` are refused."""
+    return json.loads(text, parse_constant=_reject_constant)

@@ -163,7 +163,8 @@ class Announcer:
             broker=self._broker,
         )
         # A host name of our own: announcing the Pi's hostname would clash with avahi-daemon.
-        server = f"iot-monitor-{self._bridge_id.replace('_', '-')}.local."
+        # Bridge ids are lowercase letters, digits and '-', so they are valid in a host name.
+        server = f"iot-monitor-{self._bridge_id}.local."
         return AsyncServiceInfo(
             SERVICE_TYPE,
             full_name,

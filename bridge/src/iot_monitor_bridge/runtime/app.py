@@ -74,7 +74,7 @@ class BridgeApp:
 
     def __init__(self, config: BridgeConfig, *, version: str = __version__) -> None:
         """Build drivers and device descriptions; raises ``DriverError`` for unusable ones."""
-        self.config = config
+        self.commands = CommandHandler(config)
         self.version = version
         topics = Topics(config.mqtt.topic_root, config.bridge.id, config.mqtt.discovery_prefix)
         self.info = BridgeInfo(config.bridge.id, config.bridge.display_name, version, topics)
@@ -93,7 +93,6 @@ class BridgeApp:
         self.sensor_drivers: list[SensorDriver] = list(self.device_set.sensors)
         if self.health is not None:
             self.sensor_drivers.append(self.health)
-        self.commands = CommandHandler(config)
         self._started = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -102,9 +101,13 @@ class BridgeApp:
         self._publisher: Publisher | None = None
         self._announcer: Announcer | None = None
         self._http: HttpServer | None = None
-        self._announced: BrokerStatus | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._last_snapshot: BridgeSnapshot | None = None
+
+    @property
+    def config(self) -> BridgeConfig:
+        """The file's configuration with the remote settings (``set_config``) applied."""
+        return self.commands.config
 
     @property
     def link(self) -> MqttLink:
@@ -231,14 +234,10 @@ class BridgeApp:
         task.add_done_callback(self._background.discard)
 
     def _broker_changed(self, broker: BrokerStatus) -> None:
-        reading = broker_reading(self._build_snapshot(), now_ms())
+        reading = broker_reading(broker, now_ms())
         if reading is not None:
             self.publisher.emit(reading)
-        announced = self._announced
-        if self._announcer is not None and (
-            announced is None or (announced.host, announced.port) != (broker.host, broker.port)
-        ):
-            self._announced = broker
+        if self._announcer is not None:  # it re-announces only if the TXT or addresses changed
             self._in_background(self._announcer.update((broker.host, broker.port)))
 
     def _command(self, _topic: str, payload: bytes) -> None:
@@ -271,7 +270,6 @@ class BridgeApp:
                 spool.set_commit_interval(effect.seconds)
             elif isinstance(effect, PersistSettings):
                 spool.set_meta(effect.key, effect.value)
-        self.config = self.commands.config
 
     async def _supervise(self, driver: SensorDriver) -> None:
         """Run a driver for ever: a failure is logged and the driver restarted with backoff."""

@@ -17,7 +17,7 @@ from iot_monitor_bridge.model import (
     SensorKind,
     SensorSpec,
 )
-from iot_monitor_bridge.runtime.status import BridgeSnapshot
+from iot_monitor_bridge.runtime.status import BridgeSnapshot, BrokerStatus
 
 MODEL: Final = "iot-monitor bridge"
 
@@ -71,12 +71,11 @@ def bridge_device(name: str, health_sensors: Sequence[SensorSpec]) -> DeviceSpec
     )
 
 
-def broker_reading(snapshot: BridgeSnapshot, ts_ms: int) -> Reading | None:
+def broker_reading(broker: BrokerStatus | None, ts_ms: int) -> Reading | None:
     """``host:port`` of the connected broker; ``None`` while not connected.
 
     While not connected there is nothing to say that could reach Home Assistant anyway.
     """
-    broker = snapshot.broker
     if broker is None or not broker.connected:
         return None
     return Reading(BRIDGE_DEVICE_ID, BROKER.id, f"{broker.host}:{broker.port}", ts_ms)
@@ -94,5 +93,5 @@ def diagnostic_readings(snapshot: BridgeSnapshot, ts_ms: int) -> list[Reading]:
             ts_ms,
         ),
     ]
-    broker = broker_reading(snapshot, ts_ms)
+    broker = broker_reading(snapshot.broker, ts_ms)
     return readings if broker is None else [broker, *readings]

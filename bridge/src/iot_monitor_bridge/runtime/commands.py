@@ -26,6 +26,7 @@ import msgspec
 
 from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, ConfigError, validate
 from iot_monitor_bridge.drivers.base import FaultLog
+from iot_monitor_bridge.protocol.payloads import loads_strict
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class CommandHandler:
                 f"payload of {len(payload)} bytes; at most {MAX_PAYLOAD_BYTES} are accepted",
             )
         try:
-            message = json.loads(payload, parse_constant=_reject_constant)
+            message = loads_strict(payload)
         except json.JSONDecodeError as err:
             return self._error(None, ErrorCode.BAD_JSON, f"not JSON: {err.msg} at {err.pos}")
         except UnicodeDecodeError:
@@ -373,7 +374,8 @@ class CommandHandler:
         values, problems = self._validated({}, data)
         for problem in problems:
             self._logger.warning("stored remote setting ignored: %s", problem)
-        return self._apply(values, persist=bool(problems))
+        _, effects = self._apply(values, persist=bool(problems))
+        return effects
 
     # ----- commands -------------------------------------------------------------------------
 
@@ -396,10 +398,8 @@ class CommandHandler:
         values, problems = self._validated(self._overrides, args["settings"])
         if problems:
             return self._invalid(command_id, problems)
-        before = self._effective()
-        effects = self._apply(values, persist=values != self._overrides)
-        after = self._effective()
-        changed = [".".join(path) for path in after if after[path] != before[path]]
+        changed_paths, effects = self._apply(values, persist=values != self._overrides)
+        changed = [".".join(path) for path in changed_paths]
         if changed:
             self._logger.info("command %s changed %s", _quote(command_id), ", ".join(changed))
         return self._ok(command_id, {**self._settings_result(), "changed": changed}, effects)
@@ -451,20 +451,21 @@ class CommandHandler:
                 values[path] = checked
         return values, problems
 
-    def _apply(self, values: dict[SettingPath, float], *, persist: bool) -> tuple[Effect, ...]:
-        """Make ``values`` the overrides; the effects for the values that changed."""
+    def _apply(
+        self, values: dict[SettingPath, float], *, persist: bool
+    ) -> tuple[list[SettingPath], tuple[Effect, ...]]:
+        """Make ``values`` the overrides: the settings whose value changed, and the effects."""
         before = self._effective()
         self._overrides = values
         self.config = _with_settings(self._file_config, values)
-        effects: list[Effect] = [
-            _setting_effect(path, seconds)
-            for path, seconds in self._effective().items()
-            if seconds != before[path]
-        ]
+        changed = {
+            path: seconds for path, seconds in self._effective().items() if seconds != before[path]
+        }
+        effects: list[Effect] = [_setting_effect(path, value) for path, value in changed.items()]
         if persist:
             text = json.dumps(_nest(values), separators=(",", ":"), sort_keys=True)
             effects.append(PersistSettings(SETTINGS_META_KEY, text))
-        return tuple(effects)
+        return list(changed), tuple(effects)
 
     def _settings_result(self) -> JsonObject:
         return {"settings": _nest(self._effective()), "overrides": _nest(self._overrides)}
@@ -498,7 +499,3 @@ def _unknown_keys(args: JsonObject, expected: tuple[str, ...]) -> list[str]:
     problems = [f"{_clip(key)}: unknown key" for key in args if key not in expected]
     problems += [f"{key}: field required" for key in expected if key not in args]
     return problems
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

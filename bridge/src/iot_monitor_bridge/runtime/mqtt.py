@@ -85,10 +85,6 @@ async def finished_within(awaitable: Awaitable[Any], seconds: float) -> bool:
     return bool(done)
 
 
-def broker_label(broker: BrokerConfig) -> str:
-    return f"{broker.host}:{broker.port}"
-
-
 class _Session:
     """One paho client, connected or connecting to one broker; never reconnects by itself.
 
@@ -124,7 +120,11 @@ class _Session:
 
     @property
     def label(self) -> str:
-        return broker_label(self.broker)
+        return f"{self.broker.host}:{self.broker.port}"
+
+    @property
+    def status(self) -> BrokerStatus:
+        return BrokerStatus(self.broker.host, self.broker.port, self.up, self.index)
 
     def open(self) -> None:
         """Blocking TCP (and TLS) connect and CONNECT; run in an executor thread.
@@ -311,8 +311,7 @@ class MqttLink:
     def broker(self) -> BrokerStatus | None:
         """The broker in use, or the one being tried; ``None`` before the first attempt."""
         if self._active is not None:
-            broker = self._active.broker
-            return BrokerStatus(broker.host, broker.port, self._active.up, self._active.index)
+            return self._active.status
         if self._trying is not None:
             broker = self.brokers[self._trying]
             return BrokerStatus(broker.host, broker.port, False, self._trying)
@@ -517,8 +516,9 @@ class MqttLink:
             session.client.subscribe([(topic, 1) for topic in self._subscriptions])
         session.publish(self.availability_topic, "online", qos=1, retain=True)
         self.connected_event.set()
+        status = session.status
         for listener in self.on_up:
-            listener(BrokerStatus(session.broker.host, session.broker.port, True, session.index))
+            listener(status)
 
     async def _retire(self, session: _Session) -> None:
         """Leave a broker we switched away from: ``offline`` there first, then disconnect."""

@@ -185,14 +185,10 @@ class Publisher:
             self._hop.post(self._accept, reading)
 
     def _accept(self, reading: Reading) -> None:
-        if not _finite(reading):
-            source = f"{reading.device_id}/{reading.sensor_id}"
-            self.faults.fault("non_finite", f"{source}: {reading.value!r} dropped")
-            return
         try:
-            stored = self._spool.append(reading)
+            stored = self._spool.append(reading)  # refuses what is not JSON, NaN included
         except ValueError as err:
-            self.faults.fault("unencodable", str(err))
+            self.faults.fault("unencodable" if _finite(reading) else "non_finite", str(err))
             return
         self.readings_total += 1
         if self._caught_up and len(self._inflight) < self._window and self._send(stored):
@@ -351,7 +347,7 @@ class Publisher:
             if mid is not None:
                 self._removals[mid] = departed
                 _LOGGER.info("Removing device %s from Home Assistant", departed)
-        if remembered != remembered | current:
+        if not current <= remembered:
             self._remember_object_ids(remembered | current)
 
     def _removal_acknowledged(self, departed: str) -> None:

@@ -27,7 +27,8 @@ import msgspec
 
 from iot_monitor_bridge.config import Seconds, SpoolConfig
 from iot_monitor_bridge.drivers.base import FaultLog
-from iot_monitor_bridge.model import JsonValue, Reading
+from iot_monitor_bridge.model import Reading
+from iot_monitor_bridge.protocol.payloads import loads_strict
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,10 +71,6 @@ class _CorruptFileError(Exception):
     """The spool file is damaged beyond what skipping single rows can handle."""
 
 
-def _reject_constant(name: str) -> JsonValue:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _encode_value(reading: Reading) -> str:
     try:
         return json.dumps(reading.value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -93,9 +90,7 @@ def _decode_row(row: tuple[Any, ...]) -> Reading:
         and isinstance(ts_ms, int)
     ):
         raise ValueError("a column has the wrong type")
-    return Reading(
-        device_id, sensor_id, json.loads(value, parse_constant=_reject_constant), ts_ms, seq
-    )
+    return Reading(device_id, sensor_id, loads_strict(value), ts_ms, seq)
 
 
 class Spool:
