@@ -39,6 +39,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     OFFLINE_REPAIR_AFTER,
+    SUBSCRIBE_QOS,
 )
 from .description import (
     BRIDGE_DEVICE_ID,
@@ -92,7 +93,11 @@ def _device_created(data: dr.EventDeviceRegistryUpdatedData) -> bool:
 
 
 class FaultLog:
-    """Counts bad input by kind and logs it once per burst, so a noisy bridge can't flood logs."""
+    """Counts bad input by kind and logs it once per burst, so a noisy bridge can't flood logs.
+
+    The bridge's drivers have the same (``iot_monitor_bridge.drivers.base.FaultLog``), but the
+    integration is installed without the bridge package.
+    """
 
     def __init__(self, source: str) -> None:
         self.counts: Counter[str] = Counter()
@@ -111,6 +116,24 @@ class FaultLog:
         suffix = f" ({more} more since the last report)" if more else ""
         LOGGER.warning("%s: %s: %s%s", self._source, kind, detail, suffix)
         self._last_logged[kind] = now
+
+
+class Listeners:
+    """Callbacks to run after each update, such as the entities' state writes."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[CALLBACK_TYPE] = []
+
+    @callback
+    def add(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` on each ``notify``; returns the remover."""
+        self._callbacks.append(listener)
+        return lambda: self._callbacks.remove(listener)
+
+    @callback
+    def notify(self) -> None:
+        for listener in self._callbacks:
+            listener()
 
 
 class Throttle:
@@ -169,9 +192,9 @@ class SensorTrack:
         self.identifier = device.identifier
         self.sensor = sensor
         self.window = SensorWindow(runtime.window_kind, runtime.window_length, runtime.lateness)
-        self.accepted = 0
         self.result: WindowResult | None = None
-        self._listeners: list[CALLBACK_TYPE] = []
+        self.listeners = Listeners()
+        """Told after each (throttled) update of ``result``."""
         self._throttle = Throttle(runtime.hass, runtime.throttle, self._async_publish)
 
     def describes(self, device: DeviceDescription, sensor: SensorDescription) -> bool:
@@ -181,20 +204,12 @@ class SensorTrack:
     @callback
     def async_add(self, ts_ms: int, seq: int, value: float) -> None:
         if self.window.add(ts_ms, seq, value) is Outcome.ACCEPTED:
-            self.accepted += 1
             self._throttle.async_request()
 
     @callback
     def _async_publish(self) -> None:
         self.result = self.window.result()
-        for listener in self._listeners:
-            listener()
-
-    @callback
-    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``listener`` after each (throttled) update; returns the remover."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self.listeners.notify()
 
     @callback
     def async_shutdown(self) -> None:
@@ -202,7 +217,7 @@ class SensorTrack:
 
     def diagnostics(self) -> dict[str, Any]:
         return {
-            "accepted": self.accepted,
+            "accepted": self.window.accepted,
             "late": self.window.late,
             "duplicates": self.window.duplicates,
             "result": None if self.result is None else asdict(self.result),
@@ -233,7 +248,8 @@ class BridgeRuntime:
         self.broker: str | None = None
         self.last_seen: datetime | None = None
         self.faults = FaultLog(f"bridge {self.bridge_id}")
-        self._listeners: list[CALLBACK_TYPE] = []
+        self.listeners = Listeners()
+        """Told when availability, MQTT's connection or the broker in use changes."""
         # Read and followed in one go, so no change of MQTT's connection is missed.
         self.mqtt_connected = mqtt.is_connected(hass)
         self._unsubscribers: list[CALLBACK_TYPE] = [
@@ -270,7 +286,9 @@ class BridgeRuntime:
             ("+/+/state", self._async_state_received),
         ):
             self._unsubscribers.append(
-                await mqtt.async_subscribe(self.hass, f"{self.base_topic}/{suffix}", handler, 1)
+                await mqtt.async_subscribe(
+                    self.hass, f"{self.base_topic}/{suffix}", handler, SUBSCRIBE_QOS
+                )
             )
 
     @property
@@ -293,21 +311,10 @@ class BridgeRuntime:
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     @callback
-    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``listener`` when availability, MQTT's connection or the broker in use changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    @callback
-    def _async_notify(self) -> None:
-        for listener in self._listeners:
-            listener()
-
-    @callback
     def _async_mqtt_connection_changed(self, connected: bool) -> None:
         self.mqtt_connected = connected
         self._async_update_offline_timer()
-        self._async_notify()
+        self.listeners.notify()
 
     @callback
     def _async_seen(self) -> None:
@@ -420,7 +427,7 @@ class BridgeRuntime:
         self.online = online
         self._async_update_offline_timer()
         if changed:
-            self._async_notify()
+            self.listeners.notify()
 
     @callback
     def _async_update_offline_timer(self) -> None:
@@ -489,7 +496,7 @@ class BridgeRuntime:
             return
         if broker != self.broker:
             self.broker = broker
-            self._async_notify()
+            self.listeners.notify()
 
     def diagnostics(self) -> dict[str, Any]:
         """What the diagnostics download shows about this bridge."""

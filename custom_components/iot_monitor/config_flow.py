@@ -51,6 +51,7 @@ from .const import (
     DESCRIPTION_SUBSCRIPTION,
     DOMAIN,
     LOGGER,
+    SUBSCRIBE_QOS,
     WINDOW_SLIDING,
     WINDOW_TUMBLING,
 )
@@ -63,13 +64,10 @@ RETAINED_QUIET: Final = 0.5
 marks no end of the replay: it is taken as over once this many seconds pass without one."""
 RETAINED_LIMIT: Final = 5.0
 """Upper bound on listening for retained messages, should a publisher never pause."""
-QOS: Final = 1
-"""The QoS the runtime subscribes with. ``async_on_subscribe_done`` reports a topic at the
-highest QoS anyone subscribed it with, so a lower one here would never see its SUBACK."""
 
 # The bridge's own configuration allows exactly these (bridge/src/iot_monitor_bridge/config.py);
 # anything else could hold MQTT wildcards or separators.
-_BRIDGE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_BRIDGE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _TOPIC_ROOT = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 
 
@@ -107,8 +105,8 @@ async def async_read_retained(hass: HomeAssistant, topic_filter: str) -> dict[st
             payloads.pop(msg.topic, None)
         received.set()
 
-    unsubscribe = await mqtt.async_subscribe(hass, topic_filter, _message, QOS)
-    stop_watching = mqtt.async_on_subscribe_done(hass, topic_filter, QOS, subscribed.set)
+    unsubscribe = await mqtt.async_subscribe(hass, topic_filter, _message, SUBSCRIBE_QOS)
+    stop_watching = mqtt.async_on_subscribe_done(hass, topic_filter, SUBSCRIBE_QOS, subscribed.set)
     try:
         try:
             async with asyncio.timeout(SUBSCRIBE_TIMEOUT):

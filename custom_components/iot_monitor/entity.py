@@ -35,4 +35,4 @@ class IotMonitorEntity(Entity):
     @override
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
-        self.async_on_remove(self.runtime.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self.runtime.listeners.add(self.async_write_ha_state))

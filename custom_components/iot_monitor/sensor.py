@@ -248,7 +248,7 @@ class StatisticSensor(RestoringSensor):
     @override
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
-        self.async_on_remove(self._track.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(self._track.listeners.add(self.async_write_ha_state))
 
     @property
     @override

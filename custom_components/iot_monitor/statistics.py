@@ -115,8 +115,6 @@ class _Moments:
         self.count -= 1
         self._sum -= scaled
         self._sum_sq -= scaled * scaled
-        if not self.count:
-            self._scale = 0  # the sums are exactly zero again; keep the integers small
 
     def mean(self) -> float:
         """Correctly rounded: integer true division rounds once."""
@@ -435,36 +433,28 @@ class SensorWindow:
     """
 
     __slots__ = (
-        "_arrivals",
-        "_current",
-        "_current_valid",
         "_engine",
         "_max_ts_ms",
         "_seqs",
+        "accepted",
         "duplicates",
         "invalid",
-        "kind",
         "late",
         "lateness_ms",
-        "length_ms",
     )
 
     def __init__(self, kind: WindowKind, length_s: float, lateness_s: float) -> None:
-        self.kind = WindowKind(kind)
-        self.length_ms = _milliseconds(length_s, "window length", 1)
+        length_ms = _milliseconds(length_s, "window length", 1)
         self.lateness_ms = _milliseconds(lateness_s, "lateness", 0)
+        self.accepted = 0
+        """Also each reading's arrival number, which orders readings with equal event times."""
         self.late = 0
         self.duplicates = 0
         self.invalid = 0
         self._max_ts_ms: int | None = None
-        self._arrivals = 0
-        self._current: WindowResult | None = None
-        self._current_valid = True
         self._seqs = DuplicateFilter()
         self._engine: _Tumbling | _Sliding = (
-            _Tumbling(self.length_ms)
-            if self.kind is WindowKind.TUMBLING
-            else _Sliding(self.length_ms)
+            _Tumbling(length_ms) if WindowKind(kind) is WindowKind.TUMBLING else _Sliding(length_ms)
         )
 
     @property
@@ -484,9 +474,8 @@ class SensorWindow:
         if not self._seqs.add(seq, ts_ms):
             self.duplicates += 1
             return Outcome.DUPLICATE
-        item = (ts_ms, self._arrivals, value)
-        self._arrivals += 1
-        self._current_valid = False
+        item = (ts_ms, self.accepted, value)
+        self.accepted += 1
         if previous_max is not None and ts_ms <= previous_max:
             self._engine.insert(item, previous_max)
             return Outcome.ACCEPTED
@@ -500,9 +489,6 @@ class SensorWindow:
     def result(self) -> WindowResult | None:
         """Tumbling: the newest window complete in event time. Sliding: the current window.
 
-        Kept until the next accepted reading, so every entity of the sensor can ask for it.
+        Computed on each call: the integration asks once per (throttled) state write.
         """
-        if not self._current_valid:
-            self._current = self._engine.result()
-            self._current_valid = True
-        return self._current
+        return self._engine.result()

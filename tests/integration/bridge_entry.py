@@ -11,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -130,6 +131,13 @@ async def async_pass_throttle(
     """Let the state-write throttle's period end, so trailing writes happen."""
     freezer.tick(timedelta(seconds=seconds))
     async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+async def async_run_timers_due_within(hass: HomeAssistant, seconds: float) -> None:
+    """Run the timers that would have fired ``seconds`` from now, without freezing the clock
+    (MQTT's own timers keep their real deadlines)."""
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
     await hass.async_block_till_done()
 
 

@@ -11,7 +11,9 @@ from unittest.mock import MagicMock, Mock, PropertyMock, patch
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+from syrupy.assertion import SnapshotAssertion
 
 # Home Assistant's loader finds custom integrations only among packages already imported.
 from custom_components.iot_monitor.const import DOMAIN  # noqa: F401
@@ -95,11 +97,25 @@ def described(
 
 
 @pytest.fixture
+def availability() -> str | None:
+    """The availability the bridge keeps retained in ``published``; ``None``: it has said
+    nothing yet. Parametrize a test with ``availability`` to change it."""
+    return None
+
+
+@pytest.fixture
 async def published(
-    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant,
+    broker: RetainedBroker,
+    bridge: FleetBridge,
+    availability: str | None,
+    mqtt_mock: MqttMockHAClient,
 ) -> RetainedBroker:
-    """The bridge's retained description and discovery are on the broker; MQTT has read them."""
+    """The bridge's retained description, discovery and ``availability`` are on the broker;
+    MQTT has read them."""
     broker.publish_bridge(bridge)
+    if availability is not None:
+        broker.publish(bridge.topics.availability, availability)
     await hass.async_block_till_done()
     return broker
 
@@ -116,6 +132,12 @@ async def entry(
 ) -> MockConfigEntry:
     """The bridge's entry, set up. Tests take ``freezer`` after it: MQTT subscribes in real time."""
     return await async_setup_bridge(hass, published, bridge, options)
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Home Assistant's serializer (registry ids and timestamps left out), in ``snapshots/``."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture

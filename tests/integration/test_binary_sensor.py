@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNKNOWN, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.integration.bridge_entry import (
-    async_setup_bridge,
     bridge_entity_id,
     mqtt_device,
     runtime_of,
@@ -47,11 +47,10 @@ async def test_connectivity_follows_availability(
     assert runtime.diagnostics()["online"] is False
 
 
+@pytest.mark.parametrize("availability", ["online"])
 async def test_retained_availability_at_setup(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
-    published.publish(bridge.topics.availability, "online")
-    entry = await async_setup_bridge(hass, published, bridge)
     connectivity = bridge_entity_id(hass, bridge, "binary_sensor", "connectivity")
     assert state_of(hass, connectivity) == STATE_ON
     assert runtime_of(entry).last_seen is not None

@@ -18,7 +18,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.helpers.translation import async_get_translations
@@ -39,8 +39,8 @@ from custom_components.iot_monitor.const import (
     DESCRIPTION_SUBSCRIPTION,
     DOMAIN,
     WINDOW_SLIDING,
-    ZEROCONF_TYPE,
 )
+from iot_monitor_bridge.runtime.announce import SERVICE_TYPE, build_txt, instance_name
 from tests.integration.bridge_entry import add_bridge_entry, async_setup_bridge
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
@@ -75,23 +75,23 @@ async def assert_translated(hass: HomeAssistant, result: FlowResult[Any, Any]) -
 
 
 def zeroconf_info(bridge: FleetBridge, **properties: str) -> ZeroconfServiceInfo:
-    """The announcement runtime/announce.py makes, with ``properties`` overriding the TXT."""
-    txt = {
-        "id": bridge.bridge_id,
-        "name": bridge.name,
-        "version": bridge.version,
-        "topic_root": bridge.topic_root,
-        "discovery_prefix": bridge.discovery_prefix,
-        "broker_host": "192.168.1.10",
-        "broker_port": "1883",
-    }
+    """The bridge's announcement (runtime/announce.py) while it uses the broker at
+    192.168.1.10:1883, with ``properties`` overriding its TXT."""
+    txt = build_txt(
+        bridge_id=bridge.bridge_id,
+        name=bridge.name,
+        version=bridge.version,
+        topic_root=bridge.topic_root,
+        discovery_prefix=bridge.discovery_prefix,
+        broker=("192.168.1.10", 1883),
+    )
     return ZeroconfServiceInfo(
         ip_address=ip_address("192.168.1.50"),
         ip_addresses=[ip_address("192.168.1.50")],
         port=8765,
         hostname="lab-pi.local.",
-        type=ZEROCONF_TYPE,
-        name=f"{bridge.name}.{ZEROCONF_TYPE}",
+        type=SERVICE_TYPE,
+        name=f"{instance_name(bridge.name, bridge.bridge_id)}.{SERVICE_TYPE}",
         properties=txt | properties,
     )
 
@@ -434,6 +434,10 @@ async def test_user_sees_why_a_bridge_was_refused_and_can_correct_it(
                 CONF_TOPIC_ROOT: "invalid_topic_root",
             },
         ),
+        (  # the bridge refuses "_" in its id (discovery object ids are <bridge>_<device>)
+            {CONF_BRIDGE_ID: "lab_pi", CONF_TOPIC_ROOT: "iot_monitor"},
+            {CONF_BRIDGE_ID: "invalid_bridge_id"},
+        ),
         ({CONF_BRIDGE_ID: "nowhere", CONF_TOPIC_ROOT: "iot_monitor"}, {"base": "bridge_not_found"}),
         (
             {CONF_BRIDGE_ID: "broken", CONF_TOPIC_ROOT: "iot_monitor"},
@@ -475,7 +479,7 @@ async def test_user_can_add_a_bridge_that_was_ignored(hass: HomeAssistant) -> No
 
 
 async def test_user_is_told_when_mqtt_is_disconnected(
-    hass: HomeAssistant, mqtt_mock: MagicMock, bridge: FleetBridge
+    hass: HomeAssistant, mqtt_mock: MagicMock
 ) -> None:
     mqtt_mock.connected = False
 
@@ -527,7 +531,6 @@ async def test_user_does_not_list_a_bridge_removed_while_listening(
         flow = hass.async_create_task(start(hass, SOURCE_USER))
         # Two subscriptions: MQTT discovery's and the flow's.
         await described.wait_for_subscription(DESCRIPTION_SUBSCRIPTION, times=2)
-        await asyncio.sleep(0)
         described.publish(leaving.description_topic, "")
         result = await flow
 
@@ -668,7 +671,7 @@ async def test_options_out_of_range_are_refused(
     entry = add_bridge_entry(hass, bridge)
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
-    with pytest.raises(Exception, match=key):
+    with pytest.raises(InvalidData, match=key):
         await hass.config_entries.options.async_configure(
             result["flow_id"], dict(DEFAULT_OPTIONS) | {key: value}
         )

@@ -43,7 +43,6 @@ from iot_monitor_bridge.protocol.discovery import device_identifier
 from tests.integration.bridge_entry import (
     SLIDING_5S,
     async_pass_throttle,
-    async_setup_bridge,
     bridge_entity_id,
     fire_series,
     mqtt_device,
@@ -59,13 +58,9 @@ DEVICE = "fleet_1"
 
 
 @pytest.fixture
-async def published(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
-) -> RetainedBroker:
-    """The bridge's description and discovery, and its availability (online), are retained."""
-    published.publish(bridge.topics.availability, "online")
-    await hass.async_block_till_done()
-    return published
+def availability() -> str:
+    """The bridge is online unless a test says otherwise."""
+    return "online"
 
 
 def without_bridge_device(bridge: FleetBridge) -> str:
@@ -184,12 +179,11 @@ async def test_devices_of_others_do_not_take_the_statistics(
     assert er.async_entries_for_device(er.async_get(hass), other.id) == []
 
 
+@pytest.mark.parametrize("availability", [None])
 async def test_state_topics_with_an_empty_level_are_ignored(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
     """They match the subscription's wildcards but name no sensor: no fault, no sign of life."""
-    published.retained.pop(bridge.topics.availability)
-    entry = await async_setup_bridge(hass, published, bridge)
     runtime = runtime_of(entry)
     assert runtime.last_seen is not None  # the retained description
     seen = runtime.last_seen
@@ -201,7 +195,7 @@ async def test_state_topics_with_an_empty_level_are_ignored(
 
     assert runtime.last_seen == seen
     assert runtime.diagnostics()["faults"] == {}
-    assert all(track.accepted == 0 for track in runtime.tracks.values())
+    assert all(track.window.accepted == 0 for track in runtime.tracks.values())
 
 
 # The description parser

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_mqtt_message,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -28,6 +21,7 @@ from custom_components.iot_monitor.const import (
 from tests.integration.bridge_entry import (
     T0_MS,
     add_bridge_entry,
+    async_run_timers_due_within,
     async_setup_bridge,
     fire_reading,
     fire_series,
@@ -66,8 +60,7 @@ async def test_diagnostics_of_a_running_bridge(
         step_ms=4000,
         first_seq=2,
     )
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=2))  # past the throttle
-    await hass.async_block_till_done()
+    await async_run_timers_due_within(hass, 2)  # past the throttle
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 

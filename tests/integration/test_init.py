@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -12,7 +13,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.iot_monitor.const import DOMAIN, STAT_MEAN
 from tests.integration.bridge_entry import (
     add_bridge_entry,
-    async_setup_bridge,
     fire_reading,
     fire_series,
     own_entities,
@@ -44,7 +44,7 @@ async def test_setup_unload_and_reload(
     # Unsubscribed: readings no longer reach the old runtime.
     fire_reading(hass, bridge, DEVICE, "temperature", 21.0, 1000, 1)
     await hass.async_block_till_done()
-    assert runtime.tracks[(DEVICE, "temperature")].accepted == 0
+    assert runtime.tracks[(DEVICE, "temperature")].window.accepted == 0
 
     async with subscribed_again(hass, published, bridge):
         assert await hass.config_entries.async_setup(entry.entry_id)
@@ -83,12 +83,11 @@ async def test_descriptions_that_do_not_fit_are_ignored(
     assert runtime.description.id == bridge.bridge_id
 
 
+@pytest.mark.parametrize("availability", ["online"])
 async def test_runtime_diagnostics(
-    hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
     """What the diagnostics download reads from the runtime."""
-    published.publish(bridge.topics.availability, "online")
-    entry = await async_setup_bridge(hass, published, bridge)
     fire_series(hass, bridge, DEVICE, "humidity", [50.0, 51.0])
     fire_reading(hass, bridge, DEVICE, "humidity", 49.0, 1000, 2)  # seq 2 again
     fire_reading(hass, bridge, "bridge", "broker", "127.0.0.1:1883", 1000, 9)

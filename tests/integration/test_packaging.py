@@ -14,7 +14,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.loader import async_get_custom_components
 from PIL import Image
 
-from custom_components.iot_monitor.const import DESCRIPTION_SUBSCRIPTION, DOMAIN, ZEROCONF_TYPE
+from custom_components.iot_monitor.const import DESCRIPTION_SUBSCRIPTION, DOMAIN
+from iot_monitor_bridge.runtime.announce import SERVICE_TYPE
 from scripts import translations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def test_manifest_keys_are_in_hassfest_order_and_allowed() -> None:
     assert set(keys) <= allowed
     assert manifest["domain"] == INTEGRATION.name
     assert manifest["mqtt"] == [DESCRIPTION_SUBSCRIPTION]
-    assert manifest["zeroconf"] == [ZEROCONF_TYPE]
+    assert manifest["zeroconf"] == [SERVICE_TYPE]  # what the bridge announces
     assert not manifest["documentation"].startswith("https://www.home-assistant.io/integrations")
 
 

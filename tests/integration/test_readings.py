@@ -115,6 +115,13 @@ def test_state_topic_ids() -> None:
     assert state_topic_ids(base, topics.output_set("fleet_1", "fan")) is None
 
 
-@given(st.text())
+BASE = "iot_monitor/lab-pi"
+
+
+@given(st.text() | st.builds("{}/{}/{}/state".format, st.just(BASE), st.text(), st.text()))
 def test_random_topics_never_raise(topic: str) -> None:
-    state_topic_ids("iot_monitor/lab-pi", topic)
+    """Ids come back only from a topic they rebuild, and never empty."""
+    ids = state_topic_ids(BASE, topic)
+    if ids is not None:
+        assert all(ids)
+        assert topic == f"{BASE}/{ids[0]}/{ids[1]}/state"

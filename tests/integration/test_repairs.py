@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from unittest.mock import MagicMock, patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    MockMqttReasonCode,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockMqttReasonCode
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.iot_monitor.const import DOMAIN, OFFLINE_REPAIR_AFTER
-from tests.integration.bridge_entry import add_bridge_entry, async_setup_bridge, subscribed_again
+from tests.integration.bridge_entry import (
+    add_bridge_entry,
+    async_run_timers_due_within,
+    async_setup_bridge,
+    subscribed_again,
+)
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 ISSUE_ID = "bridge_offline_lab-pi"
-
-
-async def async_run_timers_due_within(hass: HomeAssistant, seconds: float) -> None:
-    """Run the timers that would have fired ``seconds`` from now (the clock is not frozen:
-    MQTT's own timers must keep their real deadlines)."""
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=seconds))
-    await hass.async_block_till_done()
 
 
 def offline_issue(hass: HomeAssistant) -> ir.IssueEntry | None:
@@ -55,11 +47,11 @@ async def test_never_seen_bridge_raises_an_issue_until_it_appears(
     assert offline_issue(hass) is None
 
 
+@pytest.mark.parametrize("availability", ["online"])
 async def test_bridge_going_offline(
     hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Only an outage longer than the threshold raises an issue; it goes when the bridge returns."""
-    published.publish(bridge.topics.availability, "online")
     with patch("custom_components.iot_monitor.bridge.OFFLINE_REPAIR_AFTER", 30.0):
         await async_setup_bridge(hass, published, bridge)
         await async_run_timers_due_within(hass, 60)
@@ -104,13 +96,10 @@ async def test_time_without_mqtt_does_not_count(
     bridge: FleetBridge,
     mqtt_mock: MqttMockHAClient,
     mqtt_client_mock: MagicMock,
-    availability: str | None,
     set_up_while_connected: bool,
 ) -> None:
     """While Home Assistant's own MQTT client is disconnected the bridge is not to blame: no
     issue then, and the threshold counts from the reconnection."""
-    if availability is not None:
-        published.publish(bridge.topics.availability, availability)
     if set_up_while_connected:
         await async_setup_bridge(hass, published, bridge)
     mqtt_mock.connected = False  # the harness mocks this flag: paho's callback leaves it be

@@ -32,7 +32,6 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.iot_monitor.bridge import bridge_unique_id, statistic_unique_id
@@ -79,12 +78,6 @@ from tests.support.bridge_fleet import FleetBridge
 
 DEVICE = "fleet_1"
 TEN_READINGS = [20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0]
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Home Assistant's serializer: registry ids and timestamps left out."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture
@@ -324,7 +317,7 @@ async def test_bad_readings_are_counted_not_raised(
 
     runtime = runtime_of(entry)
     assert runtime.diagnostics()["faults"] == {"invalid_reading": 5, "non_numeric": 6}
-    assert runtime.tracks[(DEVICE, "temperature")].accepted == 0
+    assert runtime.tracks[(DEVICE, "temperature")].window.accepted == 0
     assert temperature(hass, bridge, STAT_MEAN).state == STATE_UNKNOWN
     # Logged once per burst, not once per payload.
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -151,7 +151,8 @@ def test_matches_recomputation_over_the_exact_window(
     window = feed_and_compare(kind, length_ms, lateness_ms, events)
     outcomes = Reference(kind, length_ms, lateness_ms)
     counted = Counter(outcomes.add(*event) for event in events)
-    assert (window.late, window.duplicates, window.invalid) == (
+    assert (window.accepted, window.late, window.duplicates, window.invalid) == (
+        counted[Outcome.ACCEPTED],
         counted[Outcome.LATE],
         counted[Outcome.DUPLICATE],
         counted[Outcome.INVALID],
@@ -232,6 +233,24 @@ def test_stdev_correctly_rounded() -> None:
             assert result.stdev == statistics.stdev(values[-3:])
 
 
+def welford_with_removal(values: list[float], size: int) -> tuple[float, float]:
+    """M2 and sample deviation of the last ``size`` values by Welford's update and its inverse:
+    the float alternative to the engine's exact sums (docs/statistics.md)."""
+    count, mean, m2 = 0, 0.0, 0.0
+    for index, value in enumerate(values):
+        count += 1
+        delta = value - mean
+        mean += delta / count
+        m2 += delta * (value - mean)
+        if index >= size:
+            leaving = values[index - size]
+            delta = leaving - mean
+            count -= 1
+            mean -= delta / count
+            m2 -= delta * (leaving - mean)
+    return m2, math.sqrt(max(m2, 0.0) / (count - 1))
+
+
 def test_sliding_stays_exact_after_huge_values_leave() -> None:
     """Removal is exact: once readings near 1e9 slide out, tiny spreads are still measured.
 
@@ -250,6 +269,11 @@ def test_sliding_stays_exact_after_huge_values_leave() -> None:
     assert result.count == 100
     assert result.mean == statistics.mean(in_window)
     assert result.stdev == statistics.stdev(in_window)
+    assert round(result.stdev, 4) == 0.001
+
+    welford_m2, welford_stdev = welford_with_removal(values, 100)
+    assert round(welford_m2, -5) == 2e5
+    assert round(welford_stdev, 1) == 47.5
 
 
 # --- The streaming example: 8 devices x 4 msg/s, 10 s tumbling windows, 1 min watermark ---
@@ -483,7 +507,10 @@ def test_rejects_impossible_configurations(length_s: float, lateness_s: float) -
 
 
 def test_duplicate_filter_forgets_what_the_watermark_passed() -> None:
-    """4 Hz for an hour, 60 s lateness, arrivals up to 2 s out of order: memory stays bounded."""
+    """4 Hz for an hour, 60 s lateness, arrivals up to 2 s out of order: memory stays bounded.
+
+    ``seen`` is driven as the window drives its own: each reading, then the watermark.
+    """
     rng = random.Random(3)
     window = SensorWindow(SLIDING, 10, 60)
     seen = DuplicateFilter()
@@ -492,7 +519,9 @@ def test_duplicate_filter_forgets_what_the_watermark_passed() -> None:
     for _, seq in arrivals:
         assert window.add(seq * 250, seq, 1.0) is Outcome.ACCEPTED
         assert seen.add(seq, seq * 250)
-        seen.forget_before(seq * 250 - 60_000)
+        watermark = window.watermark_ms
+        assert watermark is not None
+        seen.forget_before(watermark)
         largest = max(largest, len(seen))
     assert largest <= 2 * 4 * 62
     assert not seen.add(4 * 3600 - 1, 0)  # still remembered: inside the horizon
