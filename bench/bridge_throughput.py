@@ -45,17 +45,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import CHUNK, TOPICS, bridge_pipeline, reading  # noqa: E402
-
-from iot_monitor_bridge.config import (  # noqa: E402
-    HealthConfig,
+from pipeline import (  # noqa: E402
+    bridge_config,
+    bridge_pipeline,
+    emit_readings,
+    proc_counter,
+    reading,
+    wire_message,
 )
+
+from iot_monitor_bridge.config import HealthConfig  # noqa: E402
 from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
-from iot_monitor_bridge.protocol.payloads import encode_reading  # noqa: E402
 from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT  # noqa: E402
 from tests.support.mosquitto import Mosquitto, free_port  # noqa: E402
 
-"""Readings emitted per loop iteration in the bridge run, as drivers would between awaits."""
 SCRAPE_INTERVAL_S = 1.0
 """How often the memory run fetches /health and /metrics (a Prometheus agent: 15 s)."""
 
@@ -83,10 +86,7 @@ def baseline(port: int, count: int, max_inflight: int) -> float:
     client.loop_start()
     connected.wait(10)
     ts = now_ms()
-    payloads = [
-        (TOPICS.state(r.device_id, r.sensor_id), encode_reading(r))
-        for r in (reading(n, ts + n) for n in range(count))
-    ]
+    payloads = [wire_message(reading(n, ts + n)) for n in range(count)]
     started = time.perf_counter()
     for topic, payload in payloads:
         client.publish(topic, payload, qos=1)
@@ -104,12 +104,8 @@ async def bridge_path(port: int, count: int, workdir: Path) -> float:
     link.start()
     await link.wait_connected()
     await publisher.wait_idle(10)  # discovery and description are out of the way
-    ts = now_ms()
     started = time.perf_counter()
-    for first in range(0, count, CHUNK):
-        for n in range(first, min(first + CHUNK, count)):
-            publisher.emit(reading(n, ts + n))
-        await asyncio.sleep(0)
+    await emit_readings(publisher, count, now_ms())
     while publisher.published_total < count:
         await publisher.wait_idle(60)
         await asyncio.sleep(0)
@@ -122,25 +118,16 @@ async def bridge_path(port: int, count: int, workdir: Path) -> float:
     return count / elapsed
 
 
-def memory_config(port: int, http_port: int, workdir: Path, zeroconf: bool) -> str:
-    """The memory run's configuration: defaults except what a private test needs."""
-    return (
-        "bridge: {id: bench, name: Bench}\n"
-        f"mqtt: {{brokers: [{{host: 127.0.0.1, port: {port}}}]}}\n"
-        f"http: {{port: {http_port}, bind: 127.0.0.1}}\n"
-        f"zeroconf: {{enabled: {str(zeroconf).lower()}}}\n"
-        f"state_dir: {workdir / 'state'}\n"
-        "log_level: warning\n"
-        "devices:\n  - {id: fleet, simulate: {count: 8, rate_hz: 4}}\n"
-    )
-
-
 def peak_rss_mb(port: int, seconds: float, workdir: Path, zeroconf: bool) -> float:
     """Peak RSS of the real bridge running the fleet, health and HTTP for ``seconds``."""
     http_port = free_port()
     workdir.mkdir()
     config = workdir / "bridge.yaml"
-    config.write_text(memory_config(port, http_port, workdir, zeroconf))
+    config.write_text(
+        bridge_config(
+            port, http_port, workdir / "state", fleet_count=8, rate_hz=4, zeroconf=zeroconf
+        )
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(config)]
     )
@@ -150,7 +137,11 @@ def peak_rss_mb(port: int, seconds: float, workdir: Path, zeroconf: bool) -> flo
     while time.monotonic() < deadline:
         time.sleep(SCRAPE_INTERVAL_S)
         served += _scrape(http_port)
-    peak_kb = _vm_hwm_kb(status)  # the kernel keeps the peak: one read at the end is enough
+    # The process's peak RSS since it exec'd the bridge; the kernel keeps the peak, so one
+    # read at the end is enough. Not ``ru_maxrss`` of the child: Linux folds the pre-exec
+    # address space's peak into it, and a child spawned by vfork shares this benchmark's
+    # (much larger) one until exec.
+    peak_kb = proc_counter(status, "VmHWM")
     process.send_signal(signal.SIGTERM)
     if process.wait(30) != 0:
         raise RuntimeError(f"the bridge exited with {process.returncode}")
@@ -172,18 +163,6 @@ def _scrape(http_port: int) -> int:
             continue
         served += 1
     return served
-
-
-def _vm_hwm_kb(status: Path) -> int:
-    """The process's peak RSS since it exec'd the bridge.
-
-    Not ``ru_maxrss`` of the child: Linux folds the pre-exec address space's peak into it,
-    and a child spawned by vfork shares this benchmark's (much larger) one until exec.
-    """
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmHWM in {status}")
 
 
 def main() -> None:

@@ -1,12 +1,15 @@
-"""The bridge's publish path as the benchmarks drive it: spool, MQTT link and publisher."""
+"""What the benchmarks share: the bridge's publish path (spool, MQTT link and publisher), the
+readings they feed it, the real bridge's configuration and the counters read from ``/proc``."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig
 from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
+from iot_monitor_bridge.protocol.payloads import encode_reading
 from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import Publisher
@@ -22,6 +25,19 @@ CHUNK = 50
 def reading(n: int, ts_ms: int) -> Reading:
     """The ``n``-th temperature reading of the fleet, round-robin over its devices."""
     return Reading(f"fleet_{n % DEVICES + 1}", "temperature", round(20 + (n % 100) / 10, 1), ts_ms)
+
+
+def wire_message(reading: Reading) -> tuple[str, bytes]:
+    """The topic and payload the bridge publishes for ``reading``."""
+    return TOPICS.state(reading.device_id, reading.sensor_id), encode_reading(reading)
+
+
+async def emit_readings(publisher: Publisher, count: int, ts_ms: int) -> None:
+    """Hand ``count`` readings to the publisher, ``CHUNK`` between two yields to the loop."""
+    for first in range(0, count, CHUNK):
+        for n in range(first, min(first + CHUNK, count)):
+            publisher.emit(reading(n, ts_ms + n))
+        await asyncio.sleep(0)
 
 
 def bridge_pipeline(port: int, spool_path: Path) -> tuple[Spool, MqttLink, Publisher]:
@@ -43,3 +59,35 @@ def bridge_pipeline(port: int, spool_path: Path) -> tuple[Spool, MqttLink, Publi
     )
     publisher.start()
     return spool, link, publisher
+
+
+def bridge_config(
+    port: int,
+    http_port: int,
+    state_dir: Path,
+    *,
+    fleet_count: int,
+    rate_hz: int,
+    zeroconf: bool,
+    synchronous: str = "normal",
+) -> str:
+    """The real bridge's configuration: a simulated fleet, defaults but for what a private
+    run needs."""
+    return (
+        "bridge: {id: bench, name: Bench}\n"
+        f"mqtt: {{brokers: [{{host: 127.0.0.1, port: {port}}}]}}\n"
+        f"http: {{port: {http_port}, bind: 127.0.0.1}}\n"
+        f"zeroconf: {{enabled: {str(zeroconf).lower()}}}\n"
+        f"state_dir: {state_dir}\n"
+        f"spool: {{synchronous: {synchronous}}}\n"
+        "log_level: warning\n"
+        f"devices:\n  - {{id: fleet, simulate: {{count: {fleet_count}, rate_hz: {rate_hz}}}}}\n"
+    )
+
+
+def proc_counter(path: Path, name: str) -> int:
+    """The number after ``name:`` in a ``/proc`` file such as ``/proc/<pid>/status``."""
+    for line in path.read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {name} in {path}")

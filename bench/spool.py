@@ -13,7 +13,8 @@ One private Mosquitto serves the whole run:
    timed from the connection to the last acknowledged reading: readings/s, and the ratio to
    the raw loop. Goal >= 0.5.
 4. fsync: the real bridge (``python -m iot_monitor_bridge run``) with a simulated fleet of
-   10 devices x 5 sensors x 4 Hz = 200 readings/s and the default spool settings runs under
+   10 devices x 5 sensors x 4 Hz = 200 readings/s and the spool's ``synchronous`` setting
+   given by ``--synchronous`` (default: ``normal``, the bridge's default) runs under
    ``strace -f -ttt -e trace=fsync,fdatasync``, once with the broker up and once with no
    broker (backlog growing); syncs per second are counted in the steady state (after a
    warm-up, before the shutdown signal), so the one-off syncs of creating the spool file and
@@ -22,6 +23,7 @@ One private Mosquitto serves the whole run:
    (``apt-get install strace``); without it this part is skipped and says so.
 
     .venv-bridge311/bin/python bench/spool.py [--readings 100000] [--fsync-seconds 60]
+        [--synchronous off normal full] [--fsync-only]
 """
 
 from __future__ import annotations
@@ -46,10 +48,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import CHUNK, TOPICS, bridge_pipeline, reading  # noqa: E402
+from pipeline import (  # noqa: E402
+    bridge_config,
+    bridge_pipeline,
+    emit_readings,
+    proc_counter,
+    wire_message,
+)
 
 from iot_monitor_bridge.drivers.base import now_ms  # noqa: E402
-from iot_monitor_bridge.protocol.payloads import encode_reading  # noqa: E402
 from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT  # noqa: E402
 from tests.support.mosquitto import Mosquitto, free_port  # noqa: E402
 
@@ -114,18 +121,14 @@ def raw_loop(port: int, messages: list[tuple[str, bytes]]) -> float:
 async def outage_and_drain(port: int, count: int, spool_path: Path) -> DrainResult:
     """One round: fill a new spool while disconnected, the raw loop, then the drain."""
     spool, link, publisher = bridge_pipeline(port, spool_path)
-    ts = now_ms()
     started = time.perf_counter()
-    for first in range(0, count, CHUNK):
-        for n in range(first, min(first + CHUNK, count)):
-            publisher.emit(reading(n, ts + n))
-        await asyncio.sleep(0)
+    await emit_readings(publisher, count, now_ms())
     write_per_s = count / (time.perf_counter() - started)
     if spool.depth != count:
         raise RuntimeError(f"write: {spool.depth} of {count} readings in the spool")
 
     backlog = spool.pending(count + 1)
-    messages = [(TOPICS.state(r.device_id, r.sensor_id), encode_reading(r)) for r in backlog]
+    messages = [wire_message(r) for r in backlog]
     raw_per_s = await asyncio.to_thread(raw_loop, port, messages)
 
     connected_at: list[float] = []
@@ -160,20 +163,24 @@ class SyncResult:
     seconds: float
 
 
-def fsync_rate(port: int, seconds: float, workdir: Path, label: str) -> SyncResult:
+def fsync_rate(
+    port: int, seconds: float, workdir: Path, label: str, synchronous: str
+) -> SyncResult:
     """Syncs per second of the real bridge at READINGS_PER_S, in the steady state."""
-    run_dir = workdir / label
+    label = f"{label}, synchronous {synchronous}"
+    run_dir = workdir / label.replace(", ", "-").replace(" ", "-")
     run_dir.mkdir()
     config = run_dir / "bridge.yaml"
     config.write_text(
-        "bridge: {id: bench, name: Bench}\n"
-        f"mqtt: {{brokers: [{{host: 127.0.0.1, port: {port}}}]}}\n"
-        f"http: {{port: {free_port()}, bind: 127.0.0.1}}\n"
-        "zeroconf: {enabled: false}\n"
-        f"state_dir: {run_dir / 'state'}\n"
-        "log_level: warning\n"
-        "devices:\n"
-        f"  - {{id: fleet, simulate: {{count: {FLEET_COUNT}, rate_hz: {FLEET_RATE_HZ}}}}}\n"
+        bridge_config(
+            port,
+            free_port(),
+            run_dir / "state",
+            fleet_count=FLEET_COUNT,
+            rate_hz=FLEET_RATE_HZ,
+            zeroconf=False,
+            synchronous=synchronous,
+        )
     )
     trace = run_dir / "strace.txt"
     tracer = subprocess.Popen(
@@ -182,12 +189,13 @@ def fsync_rate(port: int, seconds: float, workdir: Path, label: str) -> SyncResu
     )  # fmt: skip
     try:
         bridge_pid = _bridge_under(tracer.pid)
+        io = Path(f"/proc/{bridge_pid}/io")
         time.sleep(WARM_UP_S)  # a measuring window: the point is to let time pass
         window_start = time.time()
-        bytes_start = _write_bytes(bridge_pid)
+        bytes_start = proc_counter(io, "write_bytes")
         time.sleep(seconds)
         window_end = time.time()
-        bytes_end = _write_bytes(bridge_pid)
+        bytes_end = proc_counter(io, "write_bytes")
         os.kill(bridge_pid, signal.SIGTERM)
         if tracer.wait(60) != 0:
             raise RuntimeError(f"strace/bridge exited with {tracer.returncode}")
@@ -226,18 +234,19 @@ def _bridge_under(tracer_pid: int) -> int:
     raise RuntimeError("strace did not start the bridge")
 
 
-def _write_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-        if line.startswith("write_bytes:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no write_bytes in /proc/{pid}/io")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fsync-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--synchronous",
+        nargs="+",
+        choices=["off", "normal", "full"],
+        default=["normal"],
+        help="spool settings for the fsync part (default: normal, the bridge's default)",
+    )
+    parser.add_argument("--fsync-only", action="store_true", help="skip write, raw and drain")
     args = parser.parse_args()
     have_strace = shutil.which("strace") is not None
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as tmp:
@@ -247,16 +256,30 @@ def main() -> None:
         try:
             rounds = [
                 asyncio.run(outage_and_drain(broker.port, args.readings, workdir / f"{n}.db"))
-                for n in range(args.rounds)
+                for n in range(0 if args.fsync_only else args.rounds)
             ]
-            if have_strace:
-                syncs.append(fsync_rate(broker.port, args.fsync_seconds, workdir, "online"))
-                syncs.append(fsync_rate(free_port(), args.fsync_seconds, workdir, "offline"))
+            for synchronous in args.synchronous if have_strace else ():
+                for port, label in ((broker.port, "online"), (free_port(), "offline")):
+                    syncs.append(fsync_rate(port, args.fsync_seconds, workdir, label, synchronous))
         finally:
             broker.kill()
+    if rounds:
+        print_throughput(rounds, args.readings)
+    if not have_strace:
+        print("fsync: skipped, strace is not installed (apt-get install strace)")
+    for result in syncs:
+        print(
+            f"fsync, bridge at {READINGS_PER_S} readings/s, broker {result.label}: "
+            f"{result.syncs_per_s:.3f}/s over {result.seconds:.0f} s (goal < 1; "
+            f"{result.syncs_total} in the whole run incl. start and stop), "
+            f"{result.write_bytes_per_s / 1024:.1f} KiB/s written"
+        )
+
+
+def print_throughput(rounds: list[DrainResult], readings: int) -> None:
     print(
-        f"python {sys.version.split()[0]}, {args.readings} readings, default spool settings, "
-        f"QoS 1, window {MAX_INFLIGHT}, {args.rounds} rounds (median, then each round)"
+        f"python {sys.version.split()[0]}, {readings} readings, default spool settings, "
+        f"QoS 1, window {MAX_INFLIGHT}, {len(rounds)} rounds (median, then each round)"
     )
     for label, values in (
         ("write (emit -> spool, no broker), readings/s", [r.write_per_s for r in rounds]),
@@ -269,15 +292,6 @@ def main() -> None:
         r.raw_per_s for r in rounds
     )
     print(f"{'ratio drain / raw (medians)':46} {ratio:9.2f}   (goal >= 0.5)")
-    if not have_strace:
-        print("fsync: skipped, strace is not installed (apt-get install strace)")
-    for result in syncs:
-        print(
-            f"fsync, bridge at {READINGS_PER_S} readings/s, broker {result.label}: "
-            f"{result.syncs_per_s:.3f}/s over {result.seconds:.0f} s (goal < 1; "
-            f"{result.syncs_total} in the whole run incl. start and stop), "
-            f"{result.write_bytes_per_s / 1024:.1f} KiB/s written"
-        )
 
 
 if __name__ == "__main__":
