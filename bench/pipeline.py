@@ -6,20 +6,27 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
+
 from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig
+from iot_monitor_bridge.contract.readings import encode_stream
+from iot_monitor_bridge.contract.topics import Topics
 from iot_monitor_bridge.model import DeviceSpec, Reading, SensorSpec
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
-from iot_monitor_bridge.protocol.payloads import encode_reading
-from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
-from iot_monitor_bridge.runtime.publisher import Publisher
+from iot_monitor_bridge.runtime.publisher import STREAM_BATCH, Publisher
 from iot_monitor_bridge.runtime.spool import Spool
 
 TOPICS = Topics("iot_monitor", "bench", "homeassistant")
 DEVICES = 8
 SENSOR = SensorSpec("temperature", "Temperature", unit="°C")
 CHUNK = 50
-"""Readings handed to the publisher at a time, as drivers would between two awaits."""
+"""Readings handed to the publisher at a time, as drivers would between two awaits: the
+publisher sends the readings of one loop turn as one stream message, so ``CHUNK`` per
+message while it keeps up."""
+SEQ_BASE = 1_767_268_790_000_000
+"""A seq of the size the spool hands out (the wall clock in microseconds when its file was
+made), for payloads built without a spool."""
 
 
 def reading(n: int, ts_ms: int) -> Reading:
@@ -27,9 +34,24 @@ def reading(n: int, ts_ms: int) -> Reading:
     return Reading(f"fleet_{n % DEVICES + 1}", "temperature", round(20 + (n % 100) / 10, 1), ts_ms)
 
 
+def numbered(n: int, ts_ms: int) -> Reading:
+    """``reading(n, ts_ms)`` with a seq as the spool would give it."""
+    return msgspec.structs.replace(reading(n, ts_ms), seq=SEQ_BASE + n)
+
+
 def wire_message(reading: Reading) -> tuple[str, bytes]:
-    """The topic and payload the bridge publishes for ``reading``."""
-    return TOPICS.state(reading.device_id, reading.sensor_id), encode_reading(reading)
+    """The topic and payload of ``reading`` alone on the stream (a message of one reading)."""
+    return TOPICS.stream, encode_stream([reading])
+
+
+def stream_messages(readings: list[Reading], per_message: int) -> list[tuple[str, bytes]]:
+    """``readings`` as stream messages of ``per_message`` readings (at most ``STREAM_BATCH``)."""
+    if not 0 < per_message <= STREAM_BATCH:
+        raise ValueError(f"1 to {STREAM_BATCH} readings per message")
+    return [
+        (TOPICS.stream, encode_stream(readings[start : start + per_message]))
+        for start in range(0, len(readings), per_message)
+    ]
 
 
 async def emit_readings(publisher: Publisher, count: int, ts_ms: int) -> None:

@@ -5,13 +5,14 @@ One private Mosquitto serves the whole run:
 1. write: N readings go through the bridge's real entry point (``Publisher.emit``) while no
    broker connection exists, so each one is appended to the spool with the default settings
    (commits batched by ``commit_interval`` / ``commit_every``): readings/s written.
-2. raw: a plain paho-mqtt client publishes the same N payloads (read back from the spool
-   and encoded as the bridge encodes them) at QoS 1 with the same in-flight window and waits
-   for every PUBACK: messages/s.
+2. raw: a plain paho-mqtt client publishes the same N readings (read back from the spool),
+   one stream message per reading, at QoS 1 with the same in-flight window and waits for
+   every PUBACK: messages/s. This is the per-message baseline the bridge had before the
+   stream was batched.
 3. drain: the link connects; the publisher drains the N spooled readings through its real
-   path (``Spool.pending`` -> ``encode_reading`` -> publish QoS 1 -> PUBACK -> ``Spool.ack``),
-   timed from the connection to the last acknowledged reading: readings/s, and the ratio to
-   the raw loop. Goal >= 0.5.
+   path (``Spool.pending`` -> ``encode_stream`` in batches of ``STREAM_BATCH`` -> publish
+   QoS 1 -> PUBACK -> ``Spool.ack``), timed from the connection to the last acknowledged
+   reading: readings/s, and the ratio to the raw loop. Goal >= 0.5.
 4. fsync: the real bridge (``python -m iot_monitor_bridge run``) with a simulated fleet of
    10 devices x 5 sensors x 4 Hz = 200 readings/s and the spool's ``synchronous`` setting
    given by ``--synchronous`` (default: ``normal``, the bridge's default) runs under

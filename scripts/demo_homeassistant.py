@@ -206,20 +206,24 @@ class Api:
         if result.get("type") != "create_entry":
             raise SystemExit(f"MQTT set-up failed: {result}")
 
-    def flows_in_progress(self) -> list[dict[str, Any]]:
-        """Discovered flows are listed only over the websocket API (as the UI does)."""
+    def ws_command(self, message_type: str, **fields: Any) -> Any:
+        """One command over the websocket API, on a connection of its own; its result."""
 
-        async def fetch() -> list[dict[str, Any]]:
+        async def fetch() -> Any:
             ws_url = self.url.replace("http", "ws", 1) + "/api/websocket"
             async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
                 await ws.receive_json()  # auth_required
                 await ws.send_json({"type": "auth", "access_token": self.token})
                 await ws.receive_json()  # auth_ok
-                await ws.send_json({"id": 1, "type": "config_entries/flow/progress"})
+                await ws.send_json({"id": 1, "type": message_type, **fields})
                 reply = await ws.receive_json()
-                return list(reply.get("result") or [])
+                return reply.get("result")
 
         return asyncio.run(fetch())
+
+    def flows_in_progress(self) -> list[dict[str, Any]]:
+        """Discovered flows are listed only over the websocket API (as the UI does)."""
+        return list(self.ws_command("config_entries/flow/progress") or [])
 
     def confirm_bridges(self, timeout: float) -> int:
         """Accept the iot_monitor flows that MQTT or zeroconf discovery started."""

@@ -1,8 +1,11 @@
 """A live table of what iot-monitor bridges publish: one row per device, latest values.
 
-Subscribes like any MQTT client would (the bridge description, availability and every
-reading) and redraws once a second; without a terminal it prints the table every few
-seconds instead, so a log or a test can read it.
+Subscribes like any MQTT client would (the bridge description, availability, the stream that
+carries every reading and the state topics Home Assistant's entities read) and redraws once
+a second; without a terminal it prints the table every few seconds instead, so a log or a
+test can read it. Readings are counted from the stream, each ``seq`` once (a reading sent
+again after a reconnect is a repeat); the values shown are each sensor's newest reading.
+The state topics are only counted: they carry a calm subset of the same readings.
 
     python scripts/live_view.py --port 1883 [--host 127.0.0.1] [--topic-root iot_monitor]
 """
@@ -22,6 +25,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from iot_monitor_bridge.contract.readings import InvalidPayloadError, decode_stream
+
 CLEAR = "\033[H\033[2J"
 PLAIN_EVERY_S = 3.0
 VALUE_WIDTH = 24
@@ -34,9 +39,26 @@ class Bridge:
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Device id -> description entry (name, sensors with units)."""
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Device id -> sensor id -> latest value."""
+    """Device id -> sensor id -> value of the newest reading."""
+    latest_seq: dict[tuple[str, str], int] = field(default_factory=dict)
     readings: int = 0
+    """Readings on the stream, each seq once."""
+    repeats: int = 0
+    """Readings that came again on the stream (re-sent after a reconnect)."""
+    stream_messages: int = 0
+    states: int = 0
+    """Messages on the state topics."""
+    invalid: int = 0
+    """Stream or state payloads that are not what the contract says."""
     last_seq: int | None = None
+    seen: set[int] = field(default_factory=set)
+    """Seqs of the readings counted, above ``floor``."""
+    floor: int = -1
+    """Every seq at or below this counts as seen (keeps ``seen`` small)."""
+
+
+SEEN_LIMIT = 100_000
+"""Seqs remembered per bridge to tell repeats from new readings; older ones fold into a floor."""
 
 
 class LiveView:
@@ -52,27 +74,55 @@ class LiveView:
             [
                 (f"{root}/+/description", 1),
                 (f"{root}/+/availability", 1),
+                (f"{root}/+/stream", 1),
                 (f"{root}/+/+/+/state", 0),
             ]
         )
 
     def on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic[len(self.topic_root) + 1 :].split("/")
-        try:
-            payload = json.loads(msg.payload) if parts[-1] != "availability" else None
-        except ValueError:
-            return
         with self.lock:
             bridge = self.bridges.setdefault(parts[0], Bridge())
             if parts[-1] == "availability":
                 bridge.availability = msg.payload.decode(errors="replace")
-            elif parts[-1] == "description" and isinstance(payload, dict):
-                bridge.name = str(payload.get("name", ""))
-                bridge.devices = {d["id"]: d for d in payload.get("devices", [])}
-            elif len(parts) == 4 and isinstance(payload, dict):
-                bridge.latest.setdefault(parts[1], {})[parts[2]] = payload.get("v")
-                bridge.readings += 1
-                bridge.last_seq = payload.get("seq", bridge.last_seq)
+            elif parts[-1] == "stream" and len(parts) == 2:
+                self._stream(bridge, msg.payload)
+            elif parts[-1] == "state" and len(parts) == 4:
+                bridge.states += 1
+            elif parts[-1] == "description" and len(parts) == 2:
+                try:
+                    payload = json.loads(msg.payload)
+                except ValueError:
+                    bridge.invalid += 1
+                    return
+                if isinstance(payload, dict):
+                    bridge.name = str(payload.get("name", ""))
+                    bridge.devices = {d["id"]: d for d in payload.get("devices", [])}
+
+    @staticmethod
+    def _stream(bridge: Bridge, payload: bytes) -> None:
+        try:
+            readings = decode_stream(payload)
+        except InvalidPayloadError:
+            bridge.invalid += 1
+            return
+        bridge.stream_messages += 1
+        for reading in readings:
+            seq = reading.seq
+            if seq <= bridge.floor or seq in bridge.seen:
+                bridge.repeats += 1
+                continue
+            bridge.seen.add(seq)
+            if len(bridge.seen) > SEEN_LIMIT:  # forget the oldest half
+                ordered = sorted(bridge.seen)
+                bridge.floor = ordered[len(ordered) // 2]
+                bridge.seen = set(ordered[len(ordered) // 2 + 1 :])
+            bridge.readings += 1
+            bridge.last_seq = max(seq, bridge.last_seq or seq)
+            key = (reading.device_id, reading.sensor_id)
+            if seq > bridge.latest_seq.get(key, -1):  # a backlog never hides a newer value
+                bridge.latest_seq[key] = seq
+                bridge.latest.setdefault(reading.device_id, {})[reading.sensor_id] = reading.value
 
     def render(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -81,10 +131,16 @@ class LiveView:
             if not self.bridges:
                 return "waiting for a bridge to publish ..."
             for bridge_id, bridge in sorted(self.bridges.items()):
+                per_message = (bridge.readings + bridge.repeats) / max(bridge.stream_messages, 1)
                 lines.append(
                     f"bridge {bridge_id} ({bridge.name or '?'}): {bridge.availability}, "
-                    f"{bridge.readings} readings, {bridge.readings / elapsed:.0f}/s, "
                     f"last seq {bridge.last_seq}"
+                    + (f", {bridge.invalid} invalid payloads" if bridge.invalid else "")
+                )
+                lines.append(
+                    f"  stream: {bridge.readings} readings, {bridge.readings / elapsed:.0f}/s, "
+                    f"{per_message:.1f} per message, {bridge.repeats} repeats; "
+                    f"state topics: {bridge.states} states, {bridge.states / elapsed:.1f}/s"
                 )
                 lines.extend(self._row(bridge, device_id) for device_id in sorted(bridge.latest))
                 lines.append("")

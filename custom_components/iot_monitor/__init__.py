@@ -1,8 +1,8 @@
 """The iot-monitor integration: rolling statistics for the sensors of Raspberry Pi bridges.
 
 The bridge's raw sensors reach Home Assistant through MQTT discovery; this integration
-reads the bridge's description and readings from the same broker and adds statistics,
-connectivity and the broker in use to the same devices.
+reads the bridge's description and its stream of every reading from the same broker and adds
+statistics and connectivity to the same devices.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 
-from .bridge import BridgeRuntime, IotMonitorConfigEntry
 from .const import DOMAIN
+from .coordinator import BridgeCoordinator, IotMonitorConfigEntry
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -22,14 +22,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotMonitorConfigEntry) -
     """Set up one bridge: platforms first, so the retained description finds them listening."""
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_not_available")
-    runtime = BridgeRuntime(hass, entry)
-    entry.runtime_data = runtime
-    entry.async_on_unload(runtime.async_stop)
+    coordinator = BridgeCoordinator(hass, entry)
+    entry.runtime_data = coordinator
+    entry.async_on_unload(coordinator.async_stop)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await runtime.async_start()
+    await coordinator.async_start()
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IotMonitorConfigEntry) -> bool:
-    """Unload the platforms; the runtime unsubscribes through ``async_on_unload``."""
+    """Unload the platforms; the coordinator unsubscribes through ``async_on_unload``."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

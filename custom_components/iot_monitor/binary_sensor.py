@@ -10,7 +10,12 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .bridge import CONNECTIVITY_KEY, BridgeRuntime, IotMonitorConfigEntry, bridge_unique_id
+from .coordinator import (
+    CONNECTIVITY_KEY,
+    BridgeCoordinator,
+    IotMonitorConfigEntry,
+    bridge_unique_id,
+)
 from .entity import IotMonitorEntity
 
 PARALLEL_UPDATES = 0
@@ -37,20 +42,21 @@ class BridgeConnectivity(IotMonitorEntity, BinarySensorEntity):
 
     entity_description = CONNECTIVITY
 
-    def __init__(self, runtime: BridgeRuntime) -> None:
+    def __init__(self, coordinator: BridgeCoordinator) -> None:
+        """Show the connectivity of the coordinator's bridge."""
         super().__init__(
-            runtime,
-            runtime.bridge_identifier,
-            bridge_unique_id(runtime.bridge_id, CONNECTIVITY_KEY),
+            coordinator,
+            coordinator.bridge_identifier,
+            bridge_unique_id(coordinator.bridge_id, CONNECTIVITY_KEY),
         )
 
     @property
     @override
     def available(self) -> bool:
         """While MQTT is connected: the bridge being offline is what this entity reports."""
-        return self.runtime.listening
+        return self.coordinator.listening
 
     @property
     @override
     def is_on(self) -> bool | None:
-        return self.runtime.online
+        return self.coordinator.online

@@ -15,7 +15,6 @@ import probatio
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -35,7 +34,6 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
-from .bridge import BridgeRuntime
 from .const import (
     ALL_STATISTICS,
     CONF_BRIDGE_ID,
@@ -47,15 +45,20 @@ from .const import (
     CONF_WINDOW_KIND,
     CONF_WINDOW_LENGTH,
     DEFAULT_OPTIONS,
-    DEFAULT_TOPIC_ROOT,
-    DESCRIPTION_SUBSCRIPTION,
     DOMAIN,
     LOGGER,
     SUBSCRIBE_QOS,
     WINDOW_SLIDING,
     WINDOW_TUMBLING,
 )
-from .description import BridgeDescription, InvalidDescription, parse_description
+from .contract.description import (
+    BridgeDescription,
+    ContractMismatchError,
+    InvalidDescriptionError,
+    decode_description,
+)
+from .contract.ids import BRIDGE_ID_PATTERN, TOPIC_ROOT_PATTERN
+from .contract.topics import DEFAULT_TOPIC_ROOT, DESCRIPTION_SUBSCRIPTION, Topics
 
 SUBSCRIBE_TIMEOUT: Final = 10.0
 """Seconds the broker has to acknowledge a subscription before the flow gives up."""
@@ -65,10 +68,10 @@ marks no end of the replay: it is taken as over once this many seconds pass with
 RETAINED_LIMIT: Final = 5.0
 """Upper bound on listening for retained messages, should a publisher never pause."""
 
-# The bridge's own configuration allows exactly these (bridge/src/iot_monitor_bridge/config.py);
-# anything else could hold MQTT wildcards or separators.
-_BRIDGE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_TOPIC_ROOT = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+# The bridge's own configuration allows exactly these; anything else could hold MQTT wildcards
+# or separators.
+_BRIDGE_ID = re.compile(BRIDGE_ID_PATTERN)
+_TOPIC_ROOT = re.compile(TOPIC_ROOT_PATTERN)
 
 
 class CannotConnect(HomeAssistantError):
@@ -79,18 +82,13 @@ class BridgeNotFound(HomeAssistantError):
     """No description of the bridge is retained on the broker."""
 
 
-def description_topic(topic_root: str, bridge_id: str) -> str:
-    """Where a bridge keeps its retained description."""
-    return f"{topic_root}/{bridge_id}/description"
-
-
 async def async_read_retained(hass: HomeAssistant, topic_filter: str) -> dict[str, str]:
     """The retained payloads under ``topic_filter``, by topic; empty ones are left out.
 
-    Raises ``CannotConnect`` when the MQTT client is not connected or the broker does not
-    acknowledge the subscription in time.
+    Raises ``CannotConnect`` when MQTT is not set up, its client is not connected or the
+    broker does not acknowledge the subscription in time.
     """
-    if not mqtt.is_connected(hass):
+    if mqtt.DATA_MQTT not in hass.data or not mqtt.is_connected(hass):
         raise CannotConnect
     payloads: dict[str, str] = {}
     subscribed = asyncio.Event()
@@ -127,9 +125,9 @@ async def async_read_retained(hass: HomeAssistant, topic_filter: str) -> dict[st
 
 def _parse(payload: str, topic: str) -> BridgeDescription:
     """Parse a description and check it belongs on ``topic``, so ids cannot be spoofed."""
-    description = parse_description(payload)
-    if description_topic(description.topic_root, description.id) != topic:
-        raise InvalidDescription(f"description of {description.id!r} published on {topic!r}")
+    description = decode_description(payload)
+    if Topics(description.topic_root, description.id).description != topic:
+        raise InvalidDescriptionError(f"description of {description.id!r} published on {topic!r}")
     return description
 
 
@@ -138,9 +136,10 @@ async def async_fetch_description(
 ) -> BridgeDescription:
     """Read one bridge's retained description.
 
-    Raises ``CannotConnect``, ``BridgeNotFound`` or ``InvalidDescription``.
+    Raises ``CannotConnect``, ``BridgeNotFound`` or ``InvalidDescriptionError`` (of which
+    ``ContractMismatchError`` says which side to update).
     """
-    topic = description_topic(topic_root, bridge_id)
+    topic = Topics(topic_root, bridge_id).description
     payload = (await async_read_retained(hass, topic)).get(topic)
     if payload is None:
         raise BridgeNotFound
@@ -153,7 +152,7 @@ async def async_seen_bridges(hass: HomeAssistant) -> tuple[BridgeDescription, ..
     for topic, payload in (await async_read_retained(hass, DESCRIPTION_SUBSCRIPTION)).items():
         try:
             seen.append(_parse(payload, topic))
-        except InvalidDescription as err:
+        except InvalidDescriptionError as err:
             LOGGER.debug("Ignoring the description on %s: %s", topic, err)
     return tuple(seen)
 
@@ -207,7 +206,9 @@ class IotMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
                     "broker": broker,
                 },
             )
-        except InvalidDescription:
+        except ContractMismatchError as err:
+            return self.async_abort(reason=f"update_{err.update}")
+        except InvalidDescriptionError:
             return self.async_abort(reason="invalid_discovery_info")
         return await self.async_step_confirm()
 
@@ -222,26 +223,31 @@ class IotMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
                 payload if isinstance(payload, str) else bytes(payload).decode(),
                 discovery_info.topic,
             )
-        except InvalidDescription, UnicodeDecodeError:
+        except ContractMismatchError as err:
+            return self.async_abort(reason=f"update_{err.update}")
+        except InvalidDescriptionError, UnicodeDecodeError:
             return self.async_abort(reason="invalid_discovery_info")
         await self.async_set_unique_id(self._description.id)
-        # While the entry hears its bridge online, a description at another topic root is
-        # one left retained at a former root: it must not undo a reconfiguration.
-        may_have_moved = not self._configured_bridge_online()
+        # While the bridge is online at the entry's topic root, a description at another root
+        # is one left retained at a former root: it must not undo a reconfiguration.
+        may_have_moved = not await self._async_configured_bridge_online()
         self._abort_if_unique_id_configured(
             updates={CONF_TOPIC_ROOT: self._description.topic_root} if may_have_moved else None
         )
         return await self.async_step_confirm()
 
-    def _configured_bridge_online(self) -> bool:
-        """Whether this bridge's entry last heard it say it is online at the entry's topic root."""
+    async def _async_configured_bridge_online(self) -> bool:
+        """Whether the broker holds ``online`` for this bridge at its entry's topic root."""
         entry = self.hass.config_entries.async_entry_for_domain_unique_id(
             DOMAIN, self._description.id
         )
-        if entry is None or entry.state is not ConfigEntryState.LOADED:
+        if entry is None or entry.data[CONF_TOPIC_ROOT] == self._description.topic_root:
             return False
-        runtime: BridgeRuntime = entry.runtime_data
-        return runtime.online is True
+        topic = Topics(entry.data[CONF_TOPIC_ROOT], self._description.id).availability
+        try:
+            return (await async_read_retained(self.hass, topic)).get(topic) == "online"
+        except CannotConnect:
+            return True  # unknown: leave the entry where it is
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -359,7 +365,9 @@ class IotMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "cannot_connect"
         except BridgeNotFound:
             errors["base"] = "bridge_not_found"
-        except InvalidDescription as err:
+        except ContractMismatchError as err:
+            errors["base"] = f"update_{err.update}"
+        except InvalidDescriptionError as err:
             LOGGER.debug("Description of %s/%s rejected: %s", topic_root, bridge_id, err)
             errors["base"] = "invalid_description"
         return None, errors
@@ -405,6 +413,7 @@ class IotMonitorOptionsFlow(OptionsFlowWithReload):
     """Window, lateness, statistics and throttle; saving reloads the entry."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the options with their current values; save what the user submits."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         return self.async_show_form(

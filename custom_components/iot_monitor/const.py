@@ -10,9 +10,6 @@ from typing import Any, Final
 DOMAIN: Final = "iot_monitor"
 LOGGER = logging.getLogger(__package__)
 
-DEFAULT_TOPIC_ROOT: Final = "iot_monitor"
-DESCRIPTION_SUBSCRIPTION: Final = f"{DEFAULT_TOPIC_ROOT}/+/description"
-"""Where bridges with the default topic root publish their retained description."""
 SUBSCRIBE_QOS: Final = 1
 """The QoS of every subscription to a bridge, the config flow's included: Home Assistant's
 ``mqtt.async_on_subscribe_done`` reports a topic at the highest QoS it is subscribed with, so

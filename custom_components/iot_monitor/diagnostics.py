@@ -1,4 +1,4 @@
-"""Diagnostics: the entry's settings and what the runtime knows about its bridge."""
+"""Diagnostics: the entry's settings and what the coordinator knows about its bridge."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .bridge import IotMonitorConfigEntry
 from .const import CONF_HOST
+from .coordinator import IotMonitorConfigEntry
 
 TO_REDACT: Final = {CONF_HOST, CONF_PASSWORD, CONF_USERNAME}
 """Redacted wherever they appear. The bridge's address says where it sits on the network;

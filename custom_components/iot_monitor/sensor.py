@@ -1,4 +1,4 @@
-"""Rolling statistics of the bridge's numeric sensors, and the broker the bridge uses."""
+"""Rolling statistics of the bridge's numeric sensors."""
 
 from __future__ import annotations
 
@@ -20,17 +20,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.typing import StateType
 from homeassistant.util.enum import try_parse_enum
 
-from .bridge import (
-    BROKER_SENSOR_ID,
-    BridgeRuntime,
-    IotMonitorConfigEntry,
-    SensorTrack,
-    bridge_unique_id,
-    statistic_unique_id,
-)
 from .const import (
     ENABLED_BY_DEFAULT,
     STAT_COUNT,
@@ -40,9 +33,11 @@ from .const import (
     STAT_RATE,
     STAT_STDEV,
 )
-from .description import SensorDescription
+from .contract.description import SensorDescription
+from .coordinator import BridgeCoordinator, IotMonitorConfigEntry, statistic_unique_id
 from .entity import IotMonitorEntity
 from .statistics import WindowResult
+from .tracking import SensorTrack
 
 PARALLEL_UPDATES = 0
 
@@ -147,11 +142,25 @@ STATISTICS: dict[str, StatisticEntityDescription] = {
     )
 }
 
-BROKER = SensorEntityDescription(
-    key=BROKER_SENSOR_ID,
-    translation_key=BROKER_SENSOR_ID,
-    entity_category=EntityCategory.DIAGNOSTIC,
-)
+
+def sensor_subject(
+    sensor: SensorDescription, language: str, device_class_names: Mapping[str, str]
+) -> str:
+    """Return what a statistic's name says it is of, in the user's language.
+
+    A sensor the bridge names by its device class takes Home Assistant's translated device
+    class name ("Suhu"); others keep the bridge's name. In English the statistic comes first
+    in sentence case ("Mean temperature"), so an initial capital is lowered unless the word
+    is an acronym ("Mean CPU usage"). Without a name or a translated device class, the device
+    class or else the sensor's id stands in ("Mean wind speed", never "Mean None").
+    """
+    name = sensor.name
+    if name is None:
+        key = f"component.sensor.entity_component.{sensor.device_class}.name"
+        name = device_class_names.get(key) or (sensor.device_class or sensor.id).replace("_", " ")
+    if language.split("-", maxsplit=1)[0] == "en" and name[1:2].islower():
+        name = name[:1].lower() + name[1:]
+    return name
 
 
 def describe(
@@ -190,21 +199,29 @@ async def async_setup_entry(
     entry: IotMonitorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the broker sensor, the statistics known now and those the bridge announces later."""
-    runtime = entry.runtime_data
-    async_add_entities([BrokerSensor(runtime)])
+    """Add the statistics known now and those the bridge announces later."""
+    coordinator = entry.runtime_data
+    language = hass.config.language
+    device_class_names = await async_get_translations(
+        hass, language, "entity_component", ["sensor"]
+    )
 
     @callback
     def async_add_statistics(tracks: Iterable[SensorTrack]) -> None:
         async_add_entities(
-            StatisticSensor(runtime, track, describe(STATISTICS[statistic], track.sensor))
+            StatisticSensor(
+                coordinator,
+                track,
+                describe(STATISTICS[statistic], track.sensor),
+                sensor_subject(track.sensor, language, device_class_names),
+            )
             for track in tracks
-            for statistic in runtime.statistics
+            for statistic in coordinator.statistics
         )
 
-    async_add_statistics(runtime.tracks.values())
+    async_add_statistics(coordinator.tracks.values())
     entry.async_on_unload(
-        async_dispatcher_connect(hass, runtime.signal_sensors_added, async_add_statistics)
+        async_dispatcher_connect(hass, coordinator.signal_sensors_added, async_add_statistics)
     )
 
 
@@ -230,19 +247,21 @@ class StatisticSensor(RestoringSensor):
 
     def __init__(
         self,
-        runtime: BridgeRuntime,
+        coordinator: BridgeCoordinator,
         track: SensorTrack,
         description: StatisticEntityDescription,
+        subject: str,
     ) -> None:
+        """Show ``description``'s statistic of ``track``; ``subject`` names the sensor."""
         super().__init__(
-            runtime,
+            coordinator,
             track.identifier,
             statistic_unique_id(
-                runtime.bridge_id, track.device_id, track.sensor.id, description.key
+                coordinator.bridge_id, track.device_id, track.sensor.id, description.key
             ),
         )
         self.entity_description = description
-        self._attr_translation_placeholders = {"sensor": track.sensor.name}
+        self._attr_translation_placeholders = {"sensor": subject}
         self._track = track
 
     @override
@@ -273,19 +292,3 @@ class StatisticSensor(RestoringSensor):
             ATTR_WINDOW_START: _utc_iso(result.start_ms),
             ATTR_WINDOW_END: _utc_iso(result.end_ms),
         }
-
-
-class BrokerSensor(RestoringSensor):
-    """The broker the bridge is connected to (``host:port``), which changes on fail-over."""
-
-    entity_description = BROKER
-
-    def __init__(self, runtime: BridgeRuntime) -> None:
-        super().__init__(
-            runtime, runtime.bridge_identifier, bridge_unique_id(runtime.bridge_id, BROKER.key)
-        )
-
-    @property
-    @override
-    def native_value(self) -> NativeValue:
-        return self._restored if self.runtime.broker is None else self.runtime.broker

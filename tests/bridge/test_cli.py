@@ -64,6 +64,53 @@ def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            "health: {interval: 1" + "0" * 400 + "}\n",  # a 401-digit int: no float holds it
+            ["health.interval: expected a duration from 1ms to 8760h (a year)"],
+        ),
+        (
+            "health: {interval: 5.0e-324}\nspool: {max_age: .inf}\n"
+            "commands: {rate: 1" + "0" * 400 + "}\n",
+            [
+                "health.interval: expected a duration from 1ms to 8760h (a year)",
+                "spool.max_age: expected a duration from 1ms to 8760h (a year)",
+                "commands.rate: number out of range",
+            ],
+        ),
+        (
+            "devices:\n  - {id: fleet, simulate: {seed: 1" + "0" * 400 + "}}\n",
+            ["devices[0].simulate.seed: expected `int` <= 9223372036854775807"],
+        ),
+        (
+            "devices:\n  - {id: fleet, simulate: {rate_hz: 1.0e-300}}\n",
+            ["devices: device 'fleet': simulate.rate_hz 1e-300 is less than one sample a year"],
+        ),
+        (
+            "health:\n  interval: " + "9" * 5000 + "\n",  # beyond what Python reads as an int
+            ["{path}:2: invalid YAML: a number with too many digits"],
+        ),
+    ],
+    ids=["401-digit-duration", "several", "huge-seed", "tiny-rate", "5000-digits"],
+)
+def test_huge_and_tiny_numbers_exit_2_naming_the_key_without_traceback(
+    tmp_path: Path, text: str, problems: list[str]
+) -> None:
+    path = _write(tmp_path, text)
+    result = subprocess.run(
+        [sys.executable, "-m", "iot_monitor_bridge", "check-config", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [line.format(path=path) for line in problems]
+
+
 def test_check_config_summarises_and_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

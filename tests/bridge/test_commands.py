@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iot_monitor_bridge.config import BridgeConfig, ConfigError, SpoolConfig, parse_config
-from iot_monitor_bridge.drivers import build_device_set
-from iot_monitor_bridge.drivers.onewire import Ds18b20Driver
-from iot_monitor_bridge.drivers.schedule import Ticker
-from iot_monitor_bridge.drivers.serial import SerialDriver
-from iot_monitor_bridge.model import Reading
-from iot_monitor_bridge.runtime.commands import (
+from iot_monitor_bridge.commands import (
     MAX_ID_LENGTH,
     MAX_PAYLOAD_BYTES,
     SETTINGS_META_KEY,
@@ -33,6 +28,12 @@ from iot_monitor_bridge.runtime.commands import (
     SetSensorInterval,
     TokenBucket,
 )
+from iot_monitor_bridge.config import BridgeConfig, ConfigError, SpoolConfig, parse_config
+from iot_monitor_bridge.drivers import build_device_set
+from iot_monitor_bridge.drivers.onewire import Ds18b20Driver
+from iot_monitor_bridge.drivers.schedule import Ticker
+from iot_monitor_bridge.drivers.serial import SerialDriver
+from iot_monitor_bridge.model import Reading
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.drivers import next_reading, record_faults, running
 from tests.support.fake_serial import FakeSerialDevice
@@ -241,7 +242,28 @@ def test_set_config_with_nothing_new_changes_nothing(handler: CommandHandler) ->
 
 
 @pytest.mark.parametrize(
-    "value", ["0", "-1", '"fast"', '"10 parsecs"', "true", "[]", "{}", "1e999", '"0s"']
+    "value",
+    [
+        "0",
+        "-1",
+        '"fast"',
+        '"10 parsecs"',
+        "true",
+        "[]",
+        "{}",
+        "1e999",
+        '"0s"',
+        "1" + "0" * 400,  # an int of 401 digits
+        "-1" + "0" * 400,
+        "1.0e+400",  # infinity in JSON and in YAML
+        "1.0e-400",  # 0.0 in JSON and in YAML
+        "5.0e-324",
+        "-0.0",
+        "1.7976931348623157e+308",
+        '"' + "9" * 400 + 'h"',
+        '"0.5ms"',
+    ],
+    ids=lambda value: value[:12],
 )
 def test_set_config_refuses_what_the_file_refuses_in_the_same_words(
     handler: CommandHandler, value: str
@@ -270,6 +292,45 @@ def test_set_config_refuses_what_the_file_refuses_in_the_same_words(
         "devices[1].sensors[0].interval: " + message.removeprefix(prefix)
     ]
     assert handler.overrides == {}
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [10**400, -(10**400), 5e-324, -0.0, 1e-400, 1e308, "9" * 400 + "s", "0." + "0" * 400 + "1s"],
+    ids=lambda value: repr(value)[:12],
+)
+def test_set_config_with_a_huge_or_tiny_number_is_invalid_not_failed(
+    handler: CommandHandler, interval: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """docs/mqtt.md: a value out of range is ``invalid``, named by its key path; nothing
+    changes and no traceback is logged."""
+    settings = {"health": {"interval": interval}, "spool": {"commit_interval": 2}}
+    with caplog.at_level(logging.DEBUG):
+        outcome = handler.handle(
+            json.dumps({"id": "x", "command": "set_config", "settings": settings}).encode(), 0.0
+        )
+    code, message = error(json.loads(outcome.result_payload))
+    assert code == "invalid"
+    assert message.startswith("settings.health.interval: expected a duration "), message
+    assert outcome.effects == ()
+    assert handler.overrides == {}
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_a_401_digit_interval_gets_invalid_in_the_documented_words(
+    handler: CommandHandler,
+) -> None:
+    payload = b'{"id":"x","command":"set_config","settings":{"health":{"interval": 1%s}}}' % (
+        b"0" * 400
+    )
+    assert json.loads(handler.handle(payload, 0.0).result_payload) == {
+        "id": "x",
+        "ok": False,
+        "error": {
+            "code": "invalid",
+            "message": "settings.health.interval: expected a duration from 1ms to 8760h (a year)",
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -469,8 +530,17 @@ def test_the_file_refuses_booleans_and_infinity_as_durations() -> None:
 
 # ----- fuzzing: whatever arrives, exactly one well-formed result, never an exception --------
 
+huge_and_tiny = (
+    st.integers(min_value=10**200, max_value=10**450)
+    | st.integers(min_value=-(10**450), max_value=-(10**200))
+    | st.floats(min_value=-1e-300, max_value=1e-300)  # denormals and zeros among them
+    | st.floats(min_value=1e300)  # up to the largest float and infinity
+    | st.sampled_from([5e-324, -0.0, sys.float_info.max, "9" * 400 + "s", "0." + "0" * 400 + "1s"])
+)
+"""Numbers no float holds (ints of hundreds of digits), floats near 0 and near the largest,
+infinity (``json.dumps`` writes ``Infinity``: ``bad_json``, and ``1e999``), duration text."""
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20) | huge_and_tiny,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
@@ -481,7 +551,7 @@ setting_keys = st.sampled_from(
     ["devices", "boiler", "sensors", "water_temp", "dust", "door", "interval", "health", "spool"]
 )
 settings_like = st.recursive(
-    json_values | st.sampled_from(["5s", "500ms", 0.001, 1e308, -0.0, "ON"]),
+    json_values | huge_and_tiny | st.sampled_from(["5s", "500ms", 0.001, 1e308, -0.0, "ON"]),
     lambda children: st.dictionaries(setting_keys, children, max_size=3),
     max_leaves=12,
 )
@@ -500,14 +570,20 @@ commands = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(payload=st.binary(max_size=400))
 def test_fuzz_arbitrary_bytes(payload: bytes) -> None:
-    assert_well_formed(CommandHandler(BridgeConfig()).handle(payload, 0.0))
+    assert_not_failed(assert_well_formed(CommandHandler(BridgeConfig()).handle(payload, 0.0)))
+
+
+def assert_not_failed(result: dict[str, Any]) -> None:
+    """Nothing is carried out here (effects are applied by the runtime), so ``failed`` can
+    only be the handler's own ``internal error``."""
+    assert result["ok"] or result["error"]["code"] != "failed", result
 
 
 @settings(max_examples=300, deadline=None)
 @given(value=json_values)
 def test_fuzz_arbitrary_json(value: Any) -> None:
     payload = json.dumps(value).encode()  # NaN and Infinity included: not JSON, bad_json
-    assert_well_formed(CommandHandler(BridgeConfig()).handle(payload, 0.0))
+    assert_not_failed(assert_well_formed(CommandHandler(BridgeConfig()).handle(payload, 0.0)))
 
 
 @settings(max_examples=500, deadline=None)
@@ -519,12 +595,59 @@ def test_fuzz_command_shaped_messages(command: dict[str, Any], cut: int) -> None
         before = handler.config
         outcome = handler.handle(variant, 0.0)
         result = assert_well_formed(outcome)
+        assert_not_failed(result)
         if result["ok"] is False or command.get("command") != "set_config":
             assert handler.config == before  # only a successful set_config changes settings
         if result["ok"] and command.get("command") == "set_output":
             assert outcome.effects == (
                 DriveOutput(command["device"], command["output"], result["result"]["state"]),
             )
+
+
+SETTING_PATHS = [
+    ("health", "interval"),
+    ("spool", "commit_interval"),
+    WATER_TEMP,
+    ("devices", "boiler", "sensors", "dust", "interval"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(
+        st.tuples(st.sampled_from(SETTING_PATHS), huge_and_tiny | json_values),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_fuzz_every_remote_setting_with_huge_and_tiny_numbers(
+    values: list[tuple[tuple[str, ...], Any]],
+) -> None:
+    """Each setting, at its depth, gets a number of hundreds of digits, a denormal, the
+    largest float, infinity...: ``invalid`` naming the setting, or applied if in range."""
+    handler = CommandHandler(parse_config(CONFIG_YAML))
+    settings: dict[str, Any] = {}
+    for path, value in values:
+        node = settings
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    text = json.dumps({"id": "1", "command": "set_config", "settings": settings})
+    result = assert_well_formed(handler.handle(text.encode(), 0.0))
+    assert_not_failed(result)
+    if result["ok"]:
+        for value in _leaves(result["result"]["settings"]):
+            assert 0.001 <= value <= 365 * 24 * 3600
+    elif result["error"]["code"] == "invalid":
+        named = {"settings." + ".".join(path) for path, _ in values}
+        problems = result["error"]["message"].split("; ")
+        assert all(problem.split(": ")[0] in named for problem in problems), problems
+
+
+def _leaves(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [leaf for value in node.values() for leaf in _leaves(value)]
+    return [node]
 
 
 # ----- the effects reach the drivers and the spool -----------------------------------------------

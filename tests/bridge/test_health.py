@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,7 +22,7 @@ from iot_monitor_bridge.drivers.health import (
 from iot_monitor_bridge.model import BRIDGE_DEVICE_ID, JsonValue, Reading, SensorKind
 from tests.support.drivers import next_reading, record_faults, running
 
-ALWAYS = {"cpu_usage", "load_1m", "memory_free", "disk_free", "uptime"}
+ALWAYS = {"cpu_usage", "load_1m", "memory_free", "disk_free", "host_uptime"}
 
 
 class Temperature(NamedTuple):
@@ -70,7 +71,10 @@ def test_sensors_are_diagnostics_with_home_assistant_classes(tmp_path: Path) -> 
     assert shapes["load_1m"] == (None, None, "measurement")
     assert shapes["memory_free"] == ("MiB", "data_size", "measurement")
     assert shapes["disk_free"] == ("%", None, "measurement")
-    assert shapes["uptime"] == ("s", "duration", None)
+    assert shapes["host_uptime"] == ("s", "duration", None)
+    assert specs["host_uptime"].name == "Host uptime"
+    # ``uptime`` is the bridge's own (runtime/bridge_device.py), not the machine's.
+    assert "uptime" not in specs
     if "cpu_temperature" in shapes:
         assert shapes["cpu_temperature"] == ("°C", "temperature", "measurement")
 
@@ -88,8 +92,11 @@ async def test_this_machine_reports_every_sensor_it_has(tmp_path: Path) -> None:
     assert values["load_1m"] >= 0.0  # type: ignore[operator]
     assert 0 < values["memory_free"] <= memory_mib  # type: ignore[operator]
     assert 0.0 <= values["disk_free"] <= 100.0  # type: ignore[operator]
-    assert isinstance(values["uptime"], int)
-    assert values["uptime"] > 0
+    assert isinstance(values["host_uptime"], int)
+    # The machine's uptime: since boot, so at least as long as this test process has run.
+    since_boot = time.time() - psutil.boot_time()
+    assert since_boot - 2 <= values["host_uptime"] <= since_boot + 2
+    assert values["host_uptime"] >= time.time() - psutil.Process().create_time() - 2
     if has_temperature:
         assert -20.0 < values["cpu_temperature"] < 120.0  # type: ignore[operator]
     assert not driver.faults.counts
@@ -107,7 +114,7 @@ async def test_thermal_zone_is_read_and_a_lost_file_is_a_fault(tmp_path: Path) -
         (zone / "temp").unlink()
         await faults.wait_for("cpu_temperature_unreadable")
         # The other sensors keep reporting.
-        await _until_all_seen(queue, {"uptime", "memory_free"})
+        await _until_all_seen(queue, {"host_uptime", "memory_free"})
 
 
 @pytest.mark.usefixtures("no_psutil_temperatures")

@@ -1,8 +1,8 @@
 """Reliability over real brokers: the bridge process, real Mosquitto processes, every reading
-counted by ``seq``.
+counted by ``seq`` on the stream.
 
-A ``SeqConsumer`` does what Home Assistant does with readings: it keeps the first copy of
-each ``seq`` and ignores repeats. It holds a persistent MQTT session (QoS 1) on every
+A ``SeqConsumer`` does what the integration does with the stream: it keeps the first copy
+of each ``seq`` and ignores repeats. It holds a persistent MQTT session (QoS 1) on every
 broker, so what the bridge publishes while the consumer is reconnecting after a broker
 restart is queued for it by the broker instead of being lost to the test. At the end of a
 scenario the bridge is stopped and the readings still in its spool file are added: a gap in
@@ -30,23 +30,25 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from iot_monitor_bridge.config import BrokerConfig, Ds18b20Config, MqttConfig, SpoolConfig
+from iot_monitor_bridge.contract.readings import decode_stream
+from iot_monitor_bridge.contract.topics import Topics
 from iot_monitor_bridge.drivers.base import now_ms
 from iot_monitor_bridge.drivers.onewire import Ds18b20Driver
 from iot_monitor_bridge.model import Reading
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
-from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import REPLAY_S, Publisher
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.bridge_process import BridgeProcess
 from tests.support.drivers import record_faults, running
 from tests.support.mosquitto import Mosquitto, free_port, wait_for_port
-from tests.support.mqtt_client import Recorder
+from tests.support.mqtt_client import Message, Recorder, stream_readings
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tls import make_pki, observer_listener, password_file, secure_listener
 
 BRIDGE = "lab-pi"
 ROOT = f"iot_monitor/{BRIDGE}"
-STATES = f"{ROOT}/+/+/state"
+STREAM = f"{ROOT}/stream"
 AVAILABILITY = f"{ROOT}/availability"
 COMMAND = f"{ROOT}/command"
 RESULT = f"{ROOT}/command/result"
@@ -61,19 +63,20 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 class SeqConsumer:
-    """Readings de-duplicated by ``seq`` from one or more brokers; other messages as they came."""
+    """The stream's readings de-duplicated by ``seq`` from one or more brokers; other messages
+    as they came."""
 
     def __init__(self, *brokers: Mosquitto) -> None:
         self._cond = threading.Condition()
-        self.readings: dict[int, tuple[str, Any, int]] = {}
-        """seq -> (topic, value, ts) of its first arrival."""
+        self.readings: dict[int, Reading] = {}
+        """seq -> the reading at its first arrival."""
         self.first_arrival: dict[int, float] = {}
         """Broker port -> monotonic time of the first reading that came through it."""
         self.latest_arrival: dict[int, float] = {}
         self.mismatched: list[int] = []
         """Seqs that arrived twice with different contents (must stay empty)."""
         self.others: list[tuple[int, str, bytes]] = []
-        """(broker port, topic, payload) of everything that is not a reading."""
+        """(broker port, topic, payload) of everything that is not the stream."""
         self.connects: dict[int, int] = {}
         self._clients: dict[int, mqtt.Client] = {}
         for broker in brokers:
@@ -98,25 +101,31 @@ class SeqConsumer:
         self.wait_for(lambda c: c.connects.get(port, 0) >= times, 10, f"connect {times} on {port}")
 
     def _on_connect(self, client: mqtt.Client, port: int, *_: Any) -> None:
-        client.subscribe([(STATES, 1), (AVAILABILITY, 1), (RESULT, 1)])
+        client.subscribe([(STREAM, 1), (AVAILABILITY, 1), (RESULT, 1)])
         with self._cond:
             self.connects[port] = self.connects.get(port, 0) + 1
             self._cond.notify_all()
 
     def _on_message(self, _client: mqtt.Client, port: int, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
-            if msg.topic.endswith("/state"):
-                reading = json.loads(msg.payload)
-                entry = (msg.topic, reading["v"], reading["ts"])
-                known = self.readings.setdefault(reading["seq"], entry)
-                if known != entry:
-                    self.mismatched.append(reading["seq"])
+            if msg.topic == STREAM:
+                for reading in decode_stream(msg.payload):
+                    known = self.readings.setdefault(reading.seq, reading)
+                    if known != reading:
+                        self.mismatched.append(reading.seq)
                 now = time.monotonic()
                 self.first_arrival.setdefault(port, now)
                 self.latest_arrival[port] = now
             else:
                 self.others.append((port, msg.topic, msg.payload))
             self._cond.notify_all()
+
+    def of(self, device_id: str, sensor_id: str) -> list[Reading]:
+        """The readings of one sensor received so far, by seq."""
+        key = (device_id, sensor_id)
+        with self._cond:
+            mine = [r for r in self.readings.values() if (r.device_id, r.sensor_id) == key]
+        return sorted(mine, key=lambda r: r.seq)
 
     def wait_for(self, predicate: Callable[[SeqConsumer], bool], timeout: float, what: str) -> None:
         with self._cond:
@@ -350,11 +359,11 @@ def test_bridge_killed_restart_delivers_every_committed_reading(
     bridge.start()
     consumer.wait_for(lambda c: committed <= c.seqs(), 30, "every committed reading")
     consumer.wait_for(
-        lambda c: sum(ts > killed_ms for _, _, ts in c.readings.values()) >= RATE,
+        lambda c: sum(r.ts_ms > killed_ms for r in c.readings.values()) >= RATE,
         20,
         "readings of the restarted bridge",
     )
-    first_run = {seq for seq, (_, _, ts) in consumer.readings.items() if ts <= killed_ms}
+    first_run = {seq for seq, reading in consumer.readings.items() if reading.ts_ms <= killed_ms}
     second_run = set(consumer.readings) - first_run
     assert min(second_run) > max(first_run | committed)  # continues, never reuses
     # The remote setting was stored before the kill and applied again at start.
@@ -380,17 +389,55 @@ def test_a_full_spool_drops_the_oldest_counts_them_and_keeps_running(
 
     broker.start()
     consumer.wait_for(
-        lambda c: any(
-            topic == f"{ROOT}/bridge/spool_dropped/state" and value >= 500
-            for topic, value, _ in c.readings.values()
-        ),
+        lambda c: any(r.value >= 500 for r in c.of("bridge", "spool_dropped")),
         20,
         "the spool_dropped sensor",
     )
     assert_no_gap(consumer, bridge, broker)  # what is left: one unbroken run of the newest
-    fleet_ts = [ts for topic, _, ts in consumer.readings.values() if "/fleet_" in topic]
+    fleet_ts = [r.ts_ms for r in consumer.readings.values() if r.device_id.startswith("fleet_")]
     # At RATE readings/s, the 500 dropped first cover about two seconds: none of them came.
     assert min(fleet_ts) > started_ms + 1_500
+
+
+def _availability(messages: list[Message]) -> list[bytes]:
+    return [m.payload for m in messages if m.topic == AVAILABILITY]
+
+
+def test_back_online_within_2_s_of_the_network_returning(
+    brokers: Callable[..., Mosquitto], lab_pi: Callable[..., BridgeProcess]
+) -> None:
+    """The network between bridge and broker goes away for long enough that the bridge's
+    retries have backed off to several seconds; once it is back, ``online`` (and then the
+    backlog) is at the broker within 2 s. An observer on the broker itself, not behind the
+    proxy, sees when."""
+    broker = brokers("broker").start()
+    proxy = TcpProxy(broker.host, broker.port).start()
+    observer = Recorder(broker.port, AVAILABILITY)
+    try:
+        fleet = {"id": "fleet", "simulate": {"count": 2, "rate_hz": 2}}
+        via_proxy = [{"host": proxy.host, "port": proxy.port}]
+        bridge = lab_pi([], [fleet], mqtt={"brokers": via_proxy, "failover_after": 1})
+        bridge.start()
+        observer.wait_for(lambda ms: _availability(ms) == [b"online"], 20, "online")
+        proxy.cut()
+        observer.wait_for(lambda ms: _availability(ms)[-1:] == [b"offline"], 10, "the will")
+        # The outage. Rounds over the broker list (after 0.5 s of retries) are 0.5, 1, 2, 4
+        # and then 8 s apart: the network comes back in the middle of an 8 s pause.
+        time.sleep(10.0)
+        backlog_end = bridge.health()["readings_total"]
+        returning = time.monotonic()
+        proxy.start()  # the network is back
+        observer.wait_for(lambda ms: _availability(ms).count(b"online") == 2, 10, "online again")
+        back_after = time.monotonic() - returning
+        assert back_after < 2.0
+        bridge.wait_health(
+            lambda h: h["broker"]["connected"] and h["published_total"] >= backlog_end,
+            5,
+            "the backlog to drain",
+        )
+    finally:
+        observer.close()
+        proxy.close()
 
 
 async def test_what_a_lost_broker_acknowledged_last_goes_to_the_next_one(
@@ -417,7 +464,7 @@ async def test_what_a_lost_broker_acknowledged_last_goes_to_the_next_one(
         outputs={},
         states_delay_s=60,  # the current states are not what this test looks at
     )
-    on_secondary = Recorder(secondary.port, topics.state("boiler", "water_temp"))
+    on_secondary = Recorder(secondary.port, topics.stream)
     publisher.start()
     link.start()
     try:
@@ -433,10 +480,11 @@ async def test_what_a_lost_broker_acknowledged_last_goes_to_the_next_one(
         await asyncio.sleep(REPLAY_S + 0.2)  # these five are now older than the replay window
         await send_and_wait_for_pubacks(range(5, 10))
         primary.kill()
-        messages = await asyncio.to_thread(
-            on_secondary.wait_for, lambda ms: len(ms) >= 5, 10, "the replayed readings"
+        replayed = await asyncio.to_thread(
+            on_secondary.wait_for_readings, lambda rs: len(rs) >= 5, 10, "the replayed readings"
         )
-        assert sorted(m.json()["v"] for m in messages) == [5, 6, 7, 8, 9]
+        assert [r.value for r in replayed] == [5, 6, 7, 8, 9]  # in seq order, in one batch
+        assert len(on_secondary.on(topics.stream)) == 1
         assert publisher.published_total == 10  # copies are not counted twice
     finally:
         on_secondary.close()
@@ -487,7 +535,9 @@ def test_password_tls_and_client_certificate(
         bridge = lab_pi([broker], [FLEET], mqtt=settings).start()
         recorder.wait_for(_online(recorder), 15, "online over TLS")
         recorder.wait_for(
-            lambda ms: any(m.topic.startswith(f"{ROOT}/fleet_") for m in ms), 15, "readings"
+            lambda ms: any(r.device_id.startswith("fleet_") for r in stream_readings(ms)),
+            15,
+            "readings",
         )
         assert bridge.health()["broker"]["connected"] is True
     finally:
@@ -614,11 +664,7 @@ def test_hostile_payloads_on_command_topics_get_errors_and_the_bridge_runs_on(
         "result": {"device": "boiler", "output": "fan", "state": True},
     }
     consumer.wait_for(
-        lambda c: any(
-            t == f"{ROOT}/boiler/fan/state" and v is True for t, v, _ in c.readings.values()
-        ),
-        10,
-        "the fan's state",
+        lambda c: any(r.value is True for r in c.of("boiler", "fan")), 10, "the fan's state"
     )
     health = bridge.health()
     assert health["faults"]["publisher"]["bad_output_command"] == 3

@@ -67,7 +67,23 @@ async def test_a_failing_driver_is_restarted_and_the_bridge_reports_itself(
     stop = asyncio.Event()
     running = asyncio.create_task(app.run(stop))
     try:
-        await _wait(recorder, f"{ROOT}/garden/soil/state", "the restarted driver's reading")
+        messages = await _wait(
+            recorder, f"{ROOT}/garden/soil/state", "the restarted driver's reading"
+        )
+        soil = next(m.json() for m in messages if m.topic == f"{ROOT}/garden/soil/state")
+        readings = await asyncio.to_thread(
+            recorder.wait_for_readings,
+            lambda rs: any(r.seq == soil["seq"] for r in rs),
+            15.0,
+            "the soil reading on the stream",
+        )
+        on_stream = next(r for r in readings if r.seq == soil["seq"])
+        assert (on_stream.device_id, on_stream.sensor_id, on_stream.value) == (
+            "garden",
+            "soil",
+            41.5,
+        )
+        assert (on_stream.value, on_stream.ts_ms) == (soil["v"], soil["ts"])
         messages = await _wait(
             recorder, f"{ROOT}/bridge/{SPOOL_DEPTH.id}/state", "the bridge's spool depth"
         )

@@ -11,6 +11,7 @@ from iot_monitor_bridge.runtime.bridge_device import (
     SPOOL_DEPTH,
     SPOOL_DROPPED,
     SPOOL_OLDEST_AGE,
+    UPTIME,
     bridge_device,
     diagnostic_readings,
 )
@@ -23,7 +24,7 @@ def _snapshot(broker: BrokerStatus | None, oldest: float | None = 12.345) -> Bri
     return BridgeSnapshot(
         bridge_id="lab",
         version="1",
-        uptime_s=1.0,
+        uptime_s=3600.6,
         broker=broker,
         failovers=0,
         readings_total=10,
@@ -47,14 +48,27 @@ def test_bridge_device_has_health_then_diagnostic_sensors() -> None:
     )
 
 
+def test_uptime_is_the_bridges_as_a_duration() -> None:
+    """The bridge's own uptime (the machine's is the health sensor ``host_uptime``)."""
+    assert (UPTIME.id, UPTIME.name) == ("uptime", "Uptime")
+    assert (UPTIME.kind, UPTIME.unit, UPTIME.device_class) == (SensorKind.NUMERIC, "s", "duration")
+    assert UPTIME.state_class is None  # no statistics of a sawtooth
+    assert UPTIME.precision == 0
+    assert UPTIME in DIAGNOSTIC_SENSORS
+    assert [s.id for s in bridge_device("Lab Pi", [CPU]).sensors].count("uptime") == 1
+
+
 def test_health_sensor_ids_may_not_clash_with_the_bridges_own() -> None:
     with pytest.raises(ValueError, match="spool_depth"):
         bridge_device("Lab Pi", [SensorSpec("spool_depth", "Spool depth")])
+    with pytest.raises(ValueError, match="uptime"):
+        bridge_device("Lab Pi", [SensorSpec("uptime", "Uptime")])
 
 
 def test_diagnostic_readings_while_connected() -> None:
     readings = diagnostic_readings(_snapshot(BrokerStatus("10.0.0.2", 1884, True, 1)), 1000)
     assert {(r.sensor_id, r.value) for r in readings} == {
+        (UPTIME.id, 3601),  # the bridge's uptime_s, as /health has it, in whole seconds
         (BROKER.id, "10.0.0.2:1884"),
         (SPOOL_DEPTH.id, 2),
         (SPOOL_DROPPED.id, 5),

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from iot_monitor_bridge.config import BrokerConfig, MqttConfig, validate
-from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink
+from iot_monitor_bridge.runtime.mqtt import (
+    BACKOFF_MAX_S,
+    MAX_INFLIGHT,
+    PROBE_INTERVAL_S,
+    RETRY_DELAY_S,
+    MqttLink,
+)
 from iot_monitor_bridge.runtime.publisher import LoopHop
 from iot_monitor_bridge.runtime.status import BrokerStatus
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.mqtt_client import Message, Recorder
+from tests.support.virtual_clock import VirtualClockLoop
 
 AVAILABILITY = "t/bridge/availability"
 
@@ -252,3 +262,172 @@ async def test_mqtt311_uses_the_full_window(
     link.start()
     await events.next_up()
     assert link.window == MAX_INFLIGHT
+
+
+# ----- reconnecting: soon after a broker returns, without hammering one that is absent ----------
+
+
+async def test_reconnects_within_2_s_of_the_broker_returning(
+    tmp_path: Path, link_factory: list[MqttLink]
+) -> None:
+    broker = Mosquitto(tmp_path / "b").start()
+    try:
+        link, events = _link(link_factory, _config(broker, failover_after=1.0))
+        link.start()
+        await events.next_up()
+        broker.stop()
+        # The outage: long enough for the pause between rounds to have grown to 4 s.
+        await asyncio.sleep(5.0)
+        assert not link.connected
+        returning = time.monotonic()
+        await asyncio.to_thread(broker.start)  # returns once the broker accepts connections
+        up = await events.next_up()
+        back_after = time.monotonic() - returning  # the broker's start-up included
+        assert (up.port, up.connected) == (broker.port, True)
+        assert back_after < 2.0
+        assert events.downs == 1
+    finally:
+        broker.kill()
+
+
+class Connects:
+    """Virtual times of every TCP connect and of every full MQTT connect the link makes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, loop: VirtualClockLoop) -> None:
+        self.tcp: list[float] = []
+        self.mqtt: list[float] = []
+        create_connection = socket.create_connection
+        connect = mqtt.Client.connect
+
+        def counted_create_connection(*args: Any, **kwargs: Any) -> socket.socket:
+            self.tcp.append(loop.time())
+            return create_connection(*args, **kwargs)
+
+        def counted_connect(client: mqtt.Client, *args: Any, **kwargs: Any) -> Any:
+            self.mqtt.append(loop.time())
+            return connect(client, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "create_connection", counted_create_connection)
+        monkeypatch.setattr(mqtt.Client, "connect", counted_connect)
+
+    def probes(self, after: float = -1.0, until: float = float("inf")) -> int:
+        """TCP connects that were not part of an MQTT connect (each of those makes one)."""
+        tcp = sum(after < t <= until for t in self.tcp)
+        return tcp - sum(after < t <= until for t in self.mqtt)
+
+
+def _on_virtual_clock(
+    config: MqttConfig, scenario: Callable[[VirtualClockLoop], Awaitable[None]]
+) -> None:
+    """Run a link with ``config`` on a virtual clock while ``scenario`` runs."""
+    loop = VirtualClockLoop()
+
+    async def main() -> None:
+        link = MqttLink(config, client_id="virtual", availability_topic=AVAILABILITY)
+        link.start()
+        try:
+            await scenario(loop)
+        finally:
+            await link.close()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+WINDOW_S = 600.0
+"""Ten minutes of the link's life, on the virtual clock."""
+
+
+def test_an_absent_broker_gets_a_bounded_rate_of_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing listens on the broker's port: full MQTT connects back off to one every
+    ``BACKOFF_MAX_S``; in between, only bare TCP probes, at most one per ``PROBE_INTERVAL_S``."""
+    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=free_port())])
+    counted: list[Connects] = []
+
+    async def ten_minutes(loop: VirtualClockLoop) -> None:
+        counted.append(Connects(monkeypatch, loop))
+        await asyncio.sleep(WINDOW_S)
+
+    _on_virtual_clock(config, ten_minutes)
+    (connects,) = counted
+    gaps = [b - a for a, b in zip(connects.mqtt, connects.mqtt[1:], strict=False)]
+    assert gaps == sorted(gaps)  # the pauses only grow...
+    assert gaps[0] >= RETRY_DELAY_S
+    assert gaps[-1] == pytest.approx(BACKOFF_MAX_S)  # ...up to their cap
+    assert WINDOW_S / BACKOFF_MAX_S - 1 <= len(connects.mqtt) <= WINDOW_S / BACKOFF_MAX_S + 6
+    probes = connects.probes()
+    assert 0.9 * WINDOW_S / PROBE_INTERVAL_S <= probes <= WINDOW_S / PROBE_INTERVAL_S + 1
+
+
+def test_a_broker_that_listens_but_never_answers_mqtt_is_not_probed() -> None:
+    """Every connection the link opens is counted as the listening socket's accept: a
+    server that takes TCP connections but never answers gets full connects only, backing
+    off; no probes on top (they would learn nothing from it)."""
+    silent = socket.create_server(("127.0.0.1", 0), backlog=512)
+    port = silent.getsockname()[1]
+    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=port)], failover_after=2)
+
+    async def ten_minutes(loop: VirtualClockLoop) -> None:
+        await asyncio.sleep(WINDOW_S)
+
+    try:
+        _on_virtual_clock(config, ten_minutes)
+        silent.setblocking(False)
+        accepted = 0
+        while True:
+            try:
+                connection, _ = silent.accept()
+            except BlockingIOError:
+                break
+            connection.close()
+            accepted += 1
+    finally:
+        silent.close()
+    attempt_s = 1.0  # failover_after / 2: how long each connect waits for a CONNACK
+    assert 2 <= accepted <= WINDOW_S / (BACKOFF_MAX_S + attempt_s) + 6
+
+
+def test_a_broker_that_comes_back_is_connected_within_a_probe_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deep in the backoff (full connects every 10 s), the broker's port starts listening:
+    the next probe finds it and the link connects at once, not at the next round."""
+    port = free_port()
+    config = MqttConfig(brokers=[BrokerConfig(host="127.0.0.1", port=port)])
+    seen: dict[str, Any] = {}
+
+    async def absent_then_back(loop: VirtualClockLoop) -> None:
+        seen["connects"] = Connects(monkeypatch, loop)
+        await asyncio.sleep(96.2)  # rounds are 10 s apart by now (at 85.5, 95.5, 105.5 s)
+        seen["server"] = socket.create_server(("127.0.0.1", port), backlog=64)
+        seen["back_at"] = loop.time()
+        await asyncio.sleep(60.0)
+
+    try:
+        _on_virtual_clock(config, absent_then_back)
+    finally:
+        if "server" in seen:
+            seen["server"].close()
+    connects: Connects = seen["connects"]
+    back_at: float = seen["back_at"]
+    after = [t for t in connects.mqtt if t >= back_at]
+    assert after[0] - back_at <= PROBE_INTERVAL_S
+    # The server never answers MQTT: from then on, full connects back off from the start,
+    # and the listening port is not probed.
+    assert len(after) <= 8
+    assert connects.probes(after[0], back_at + 60.0) == 0
+
+
+async def test_a_keepalive_beyond_mqtts_limit_is_sent_as_the_limit(
+    mosquitto: Mosquitto, link_factory: list[MqttLink]
+) -> None:
+    """A 16-bit field on the wire: the largest duration the file takes (a year) is cut to
+    65535 s rather than failing every connect."""
+    link, events = _link(link_factory, _config(mosquitto, keepalive="8760h"))
+    assert link.keepalive == 65_535
+    link.start()
+    assert (await events.next_up()).connected

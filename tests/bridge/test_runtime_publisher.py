@@ -14,19 +14,20 @@ from typing import Any
 import pytest
 
 from iot_monitor_bridge.config import BrokerConfig, MqttConfig, SpoolConfig
+from iot_monitor_bridge.contract.topics import Topics
 from iot_monitor_bridge.drivers.base import OutputDriver, now_ms
 from iot_monitor_bridge.model import DeviceSpec, OutputSpec, Reading, SensorSpec
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
-from iot_monitor_bridge.protocol.topics import Topics
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import (
     PUBLISHED_OBJECT_IDS_KEY,
     STATES_DELAY_S,
+    STREAM_BATCH,
     Publisher,
 )
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.mosquitto import Mosquitto
-from tests.support.mqtt_client import Message, Recorder
+from tests.support.mqtt_client import Message, Recorder, first_copies
 
 BASE_TS = now_ms() - 60_000  # recent: the spool drops readings older than its max_age
 LATER_TS = BASE_TS + 30_000
@@ -114,31 +115,30 @@ def _states(
     return [m.json() for m in messages if m.topic == topic]
 
 
-def _first_sent(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each reading at its first arrival; a repeat (a current state) must be identical."""
-    first: dict[int, dict[str, Any]] = {}
+def _changes(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A state topic's messages without the re-sends of the newest reading (after a connect or
+    a birth message), which repeat it exactly; its ``seq`` never goes down."""
+    changes: list[dict[str, Any]] = []
     for state in states:
-        assert first.setdefault(state["seq"], state) == state
-    return list(first.values())
-
-
-def _count_at_least(topic: str, count: int) -> Callable[[list[Message]], bool]:
-    """A predicate that scans each message once (the recorder re-checks on every message)."""
-    scanned = seen = 0
-
-    def predicate(messages: list[Message]) -> bool:
-        nonlocal scanned, seen
-        seen += sum(1 for m in messages[scanned:] if m.topic == topic)
-        scanned = len(messages)
-        return seen >= count
-
-    return predicate
+        if changes and state["seq"] == changes[-1]["seq"]:
+            assert state == changes[-1]
+            continue
+        assert not changes or state["seq"] > changes[-1]["seq"], (changes[-1], state)
+        changes.append(state)
+    return changes
 
 
 async def _wait(
     recorder: Recorder, predicate: Callable[[list[Message]], bool], what: str
 ) -> list[Message]:
     return await asyncio.to_thread(recorder.wait_for, predicate, 15.0, what)
+
+
+async def _wait_readings(recorder: Recorder, count: int, what: str) -> list[Reading]:
+    """The stream's readings once at least ``count`` came (repeats included)."""
+    return await asyncio.to_thread(
+        recorder.wait_for_readings, lambda rs: len(rs) >= count, 15.0, what
+    )
 
 
 def _reading(value: float | bool, ts_ms: int = BASE_TS, sensor: str = "temperature") -> Reading:
@@ -150,19 +150,24 @@ async def test_readings_are_published_and_leave_the_spool_on_puback(
 ) -> None:
     pipeline = make_pipeline()
     await pipeline.link.wait_connected()
-    for n in range(300):
+    for n in range(300):  # one turn of the loop
         pipeline.publisher.emit(_reading(20 + n / 10, BASE_TS + n))
-    messages = await _wait(recorder, lambda ms: len(_states(ms)) >= 300, "300 readings")
-    states = _states(messages)
-    seqs = [state["seq"] for state in states]
+    readings = await _wait_readings(recorder, 300, "300 readings")
+    seqs = [reading.seq for reading in readings]
     assert len(seqs) == 300
     assert seqs == sorted(set(seqs))  # each once, in seq order
-    assert [state["ts"] for state in states] == [BASE_TS + n for n in range(300)]
-    assert states[0]["v"] == 20.0
-    assert not any(m.retain for m in messages if m.topic == TOPICS.state("boiler", "temperature"))
+    assert [reading.ts_ms for reading in readings] == [BASE_TS + n for n in range(300)]
+    assert readings[0] == Reading("boiler", "temperature", 20.0, BASE_TS, seqs[0])
+    stream = recorder.on(TOPICS.stream)
+    assert len(stream) == math.ceil(300 / STREAM_BATCH)  # batches as full as allowed
+    assert not any(m.retain for m in stream)
     assert await pipeline.publisher.wait_idle(5)
     assert pipeline.spool.depth == 0
     assert pipeline.publisher.published_total == 300
+    # The state topic got the first reading at once; the other 299 came within the throttle.
+    states = _states(recorder.messages)
+    assert states[0] == {"v": 20.0, "ts": BASE_TS, "seq": seqs[0]}
+    assert not any(m.retain for m in recorder.on(TOPICS.state("boiler", "temperature")))
 
 
 async def test_backlog_drains_in_seq_order_while_new_readings_keep_coming(
@@ -178,14 +183,18 @@ async def test_backlog_drains_in_seq_order_while_new_readings_keep_coming(
     for n in range(backlog, backlog + 100):  # new readings while the backlog drains
         pipeline.publisher.emit(_reading(float(n), BASE_TS + n))
         await asyncio.sleep(0)
-    state_topic = TOPICS.state("boiler", "temperature")
-    messages = await _wait(recorder, _count_at_least(state_topic, backlog + 100), "all readings")
-    states = _first_sent(_states(messages))
-    assert [s["v"] for s in states] == [float(n) for n in range(backlog + 100)]
-    seqs = [s["seq"] for s in states]
+    readings = await _wait_readings(recorder, backlog + 100, "all readings")
+    firsts = first_copies(readings)
+    assert [r.value for r in firsts] == [float(n) for n in range(backlog + 100)]
+    seqs = [r.seq for r in firsts]
     assert seqs == sorted(seqs)  # oldest first, new ones behind them, each once
     assert await pipeline.publisher.wait_idle(5)
     assert pipeline.spool.depth == 0
+    # The backlog never went to the state topic, only the newest reading at each moment: the
+    # last one of the backlog (at the connect) or a new one.
+    states = _changes(_states(recorder.messages))
+    assert states
+    assert {s["v"] for s in states} <= {float(n) for n in range(backlog - 1, backlog + 100)}
 
 
 async def test_non_finite_values_are_dropped_and_counted(
@@ -196,8 +205,10 @@ async def test_non_finite_values_are_dropped_and_counted(
     pipeline.publisher.emit(_reading(math.nan))
     pipeline.publisher.emit(_reading(math.inf))
     pipeline.publisher.emit(_reading(21.5))
-    messages = await _wait(recorder, lambda ms: len(_states(ms)) >= 1, "the finite reading")
-    assert [s["v"] for s in _states(messages)] == [21.5]
+    readings = await _wait_readings(recorder, 1, "the finite reading")
+    messages = await _wait(recorder, lambda ms: len(_states(ms)) >= 1, "its state")
+    assert [r.value for r in readings] == [21.5]
+    assert [s["v"] for s in _changes(_states(messages))] == [21.5]
     assert pipeline.publisher.faults.counts["non_finite"] == 2
     assert pipeline.publisher.readings_total == 1
 
@@ -217,9 +228,11 @@ async def test_emit_from_other_threads_reaches_the_broker(
         thread.start()
     for thread in threads:
         thread.join()
-    messages = await _wait(recorder, lambda ms: len(_states(ms)) >= 300, "300 readings")
-    values = sorted(s["v"] for s in _states(messages))
+    readings = await _wait_readings(recorder, 300, "300 readings")
+    values = sorted(r.value for r in readings)
     assert values == sorted(float(k * 1000 + n) for k in range(3) for n in range(100))
+    seqs = [r.seq for r in readings]
+    assert seqs == sorted(set(seqs))
 
 
 async def test_reconnect_publishes_description_discovery_and_current_states(
@@ -259,25 +272,31 @@ async def test_reconnect_publishes_description_discovery_and_current_states(
     assert all(m.retain for m in retained)
 
 
-async def test_home_assistant_online_republishes_discovery_and_states(
+async def test_home_assistant_online_republishes_discovery_and_the_newest_state(
     make_pipeline: Callable[..., Pipeline], recorder: Recorder
 ) -> None:
     pipeline = make_pipeline()
     await pipeline.link.wait_connected()
     pipeline.publisher.emit(_reading(22.0))
-    before = await _wait(recorder, lambda ms: len(_states(ms)) == 1, "a reading")
-    configs_before = sum(1 for m in before if m.topic == TOPICS.discovery("lab_boiler"))
+    await _wait(recorder, lambda ms: len(_states(ms)) >= 1, "the first state")
+    pipeline.publisher.emit(_reading(23.0, LATER_TS))  # within the 10 s throttle: no state yet
+    newest = (await _wait_readings(recorder, 2, "both readings on the stream"))[-1]
     recorder.publish(TOPICS.ha_status, b"online")
+    messages = await _wait(
+        recorder, lambda ms: any(m.topic == TOPICS.ha_status for m in ms), "the birth message"
+    )
+    birth = next(i for i, m in enumerate(messages) if m.topic == TOPICS.ha_status)
+    assert {s["v"] for s in _states(messages[:birth])} == {22.0}
     after = await _wait(
         recorder,
         lambda ms: (
-            sum(1 for m in ms if m.topic == TOPICS.discovery("lab_boiler")) > configs_before
-            and len(_states(ms)) == 2
+            any(m.topic == TOPICS.discovery("lab_boiler") for m in ms[birth:])
+            and len(_states(ms[birth:])) >= 1
         ),
         "republished discovery and state",
     )
-    first, again = _states(after)
-    assert again == first  # the same reading: seq and ts unchanged
+    # The newest reading, not the one the state topic showed: the throttle is not asked.
+    assert _states(after[birth:]) == [{"v": 23.0, "ts": LATER_TS, "seq": newest.seq}]
 
 
 async def test_output_commands_drive_only_configured_outputs(
@@ -306,13 +325,16 @@ async def test_output_commands_drive_only_configured_outputs(
     assert await asyncio.to_thread(fan.refused.wait, 5)
     fan.fail = False
     recorder.publish(TOPICS.output_set("boiler", "fan"), b"OFF")
-    messages = await _wait(recorder, lambda ms: len(_fan_states(ms)) == 4, "fan state again")
-    assert _fan_states(messages) == [False, True, False, False]  # never claimed to be on
+    readings = await _wait_readings(recorder, 4, "the fan state again")
+    assert [r.value for r in readings] == [False, True, False, False]  # never claimed to be on
+    # The state topic publishes every change, never a repeat of the same state.
+    assert _fan_states(recorder.messages) == [False, True, False]
     assert pipeline.publisher.faults.counts["output_failed"] == 1
 
 
 def _fan_states(messages: list[Message]) -> list[Any]:
-    return [state["v"] for state in _states(messages, sensor="fan")]
+    """The fan's states, each reading once (the re-send after the connect repeats one)."""
+    return [state["v"] for state in _changes(_states(messages, sensor="fan"))]
 
 
 async def test_devices_that_left_the_config_get_an_empty_retained_config(
@@ -339,6 +361,6 @@ async def test_devices_that_left_the_config_get_an_empty_retained_config(
     assert [m.topic for m in retained if m.retain] == [TOPICS.discovery("lab_boiler")]
     # PUBACKs come in order: once a later reading is acknowledged, so is the removal.
     second.publisher.emit(_reading(1.0))
-    await _wait(recorder, lambda ms: len(_states(ms)) >= 1, "a reading")
+    await _wait_readings(recorder, 1, "a reading")
     assert await second.publisher.wait_idle(5)
     assert json.loads(second.spool.get_meta(PUBLISHED_OBJECT_IDS_KEY) or "") == ["lab_boiler"]

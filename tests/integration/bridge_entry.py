@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.mqtt.const import CONFIG_ENTRY_MINOR_VERSION, CONFIG_ENTRY_VERSION
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -18,11 +20,6 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.iot_monitor.bridge import (
-    BridgeRuntime,
-    bridge_unique_id,
-    statistic_unique_id,
-)
 from custom_components.iot_monitor.const import (
     CONF_BRIDGE_ID,
     CONF_LATENESS,
@@ -31,11 +28,17 @@ from custom_components.iot_monitor.const import (
     CONF_WINDOW_LENGTH,
     DOMAIN,
 )
-from iot_monitor_bridge.model import JsonValue, Reading
-from iot_monitor_bridge.protocol.discovery import device_identifier
-from iot_monitor_bridge.protocol.payloads import encode_reading
+from custom_components.iot_monitor.coordinator import (
+    BridgeCoordinator,
+    bridge_unique_id,
+    statistic_unique_id,
+)
+from iot_monitor_bridge.contract.ids import device_identifier, unique_id
+from iot_monitor_bridge.contract.readings import Reading, encode_stream
+from iot_monitor_bridge.model import JsonValue
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
+from tests.support.mosquitto import Mosquitto
 
 T0_MS = 1_795_852_800_000
 """2026-11-28T08:00:00Z: an event time for tests whose readings must look current."""
@@ -46,6 +49,19 @@ SLIDING_5S: dict[str, Any] = {
     CONF_LATENESS: 0.0,
 }
 """Options for a 5 s sliding window without lateness: every reading updates the statistics."""
+
+
+async def async_setup_real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
+    """Home Assistant's MQTT integration connected over TCP to a real broker."""
+    mqtt_entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": broker.host, "port": broker.port},
+        version=CONFIG_ENTRY_VERSION,
+        minor_version=CONFIG_ENTRY_MINOR_VERSION,
+    )
+    mqtt_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    return mqtt_entry
 
 
 def add_bridge_entry(
@@ -93,6 +109,18 @@ async def subscribed_again(
     await hass.async_block_till_done()
 
 
+def description_of_contract(bridge: FleetBridge, contract: int | None) -> str:
+    """``bridge``'s description as a bridge speaking ``contract`` would publish it.
+
+    ``None`` is a version 1 bridge: it had ``"schema": 1`` and no ``contract``.
+    """
+    description = json.loads(bridge.description_payload())
+    del description["contract"]
+    if contract is None:
+        return json.dumps({"schema": 1} | description)
+    return json.dumps({"contract": contract} | description)
+
+
 def fire_reading(
     hass: HomeAssistant,
     bridge: FleetBridge,
@@ -102,9 +130,13 @@ def fire_reading(
     ts_ms: int,
     seq: int,
 ) -> None:
-    """Deliver one reading as the bridge publishes it."""
-    payload = encode_reading(Reading(device_id, sensor_id, value, ts_ms, seq))
-    async_fire_mqtt_message(hass, bridge.topics.state(device_id, sensor_id), payload, 1)
+    """Deliver one reading as the bridge publishes it: a stream message of one."""
+    fire_stream(hass, bridge, [Reading(device_id, sensor_id, value, ts_ms, seq)])
+
+
+def fire_stream(hass: HomeAssistant, bridge: FleetBridge, readings: list[Reading]) -> None:
+    """Deliver one stream message carrying ``readings``."""
+    async_fire_mqtt_message(hass, bridge.topics.stream, encode_stream(readings), 1)
 
 
 def fire_series(
@@ -141,11 +173,11 @@ async def async_run_timers_due_within(hass: HomeAssistant, seconds: float) -> No
     await hass.async_block_till_done()
 
 
-def runtime_of(entry: MockConfigEntry) -> BridgeRuntime:
-    """The runtime of a loaded entry."""
-    runtime = entry.runtime_data
-    assert isinstance(runtime, BridgeRuntime)
-    return runtime
+def coordinator_of(entry: MockConfigEntry) -> BridgeCoordinator:
+    """The coordinator of a loaded entry."""
+    coordinator = entry.runtime_data
+    assert isinstance(coordinator, BridgeCoordinator)
+    return coordinator
 
 
 def own_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[er.RegistryEntry]:
@@ -166,8 +198,18 @@ def statistic_entity_id(
 
 
 def bridge_entity_id(hass: HomeAssistant, bridge: FleetBridge, platform: str, key: str) -> str:
-    """An entity about the bridge itself: ``connectivity`` or ``broker``."""
+    """An entity about the bridge itself: its ``connectivity``."""
     return entity_id_of(hass, platform, bridge_unique_id(bridge.bridge_id, key))
+
+
+def raw_entity_id(
+    hass: HomeAssistant, bridge: FleetBridge, device_id: str, item_id: str, platform: str = "sensor"
+) -> str:
+    """The entity MQTT discovery made for one of the bridge's raw sensors or outputs."""
+    raw_unique_id = unique_id(bridge.bridge_id, device_id, item_id)
+    entity_id = er.async_get(hass).async_get_entity_id(platform, "mqtt", raw_unique_id)
+    assert entity_id is not None, f"no MQTT {platform} entity for {raw_unique_id}"
+    return entity_id
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, Mock, PropertyMock, patch
 
@@ -20,6 +21,7 @@ from custom_components.iot_monitor.const import DOMAIN  # noqa: F401
 from tests.integration.bridge_entry import async_setup_bridge
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
+from tests.support.mosquitto import Mosquitto
 
 # The harness logs every SQL statement of the recorder; from its thread that reaches the
 # terminal, and says nothing about this integration.
@@ -149,3 +151,11 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         return_value=True,
     ):
         yield
+
+
+@pytest.fixture
+def mosquitto(socket_enabled: None, tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real private broker; sockets are allowed to 127.0.0.1 only, which is where it listens."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    yield broker
+    broker.kill()

@@ -19,7 +19,7 @@ class RetainedBroker:
 
     A broker replays the retained messages matching a new subscription right after
     acknowledging it, and Home Assistant resubscribes whenever something subscribes, so
-    flows and the runtime read retained descriptions here as they would from Mosquitto.
+    flows and the coordinator read retained descriptions here as they would from Mosquitto.
     """
 
     def __init__(self, hass: HomeAssistant, client: MagicMock) -> None:

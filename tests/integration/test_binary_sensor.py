@@ -10,8 +10,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.integration.bridge_entry import (
     bridge_entity_id,
+    coordinator_of,
     mqtt_device,
-    runtime_of,
     state_of,
 )
 from tests.integration.retained_broker import RetainedBroker
@@ -42,9 +42,9 @@ async def test_connectivity_follows_availability(
     published.publish(bridge.topics.availability, "sleeping")
     await hass.async_block_till_done()
     assert state_of(hass, entity_id) == STATE_OFF
-    runtime = runtime_of(entry)
-    assert runtime.diagnostics()["faults"] == {"invalid_availability": 1}
-    assert runtime.diagnostics()["online"] is False
+    coordinator = coordinator_of(entry)
+    assert coordinator.diagnostics()["faults"] == {"invalid_availability": 1}
+    assert coordinator.diagnostics()["online"] is False
 
 
 @pytest.mark.parametrize("availability", ["online"])
@@ -53,4 +53,4 @@ async def test_retained_availability_at_setup(
 ) -> None:
     connectivity = bridge_entity_id(hass, bridge, "binary_sensor", "connectivity")
     assert state_of(hass, connectivity) == STATE_ON
-    assert runtime_of(entry).last_seen is not None
+    assert coordinator_of(entry).last_seen is not None

@@ -36,17 +36,28 @@ from custom_components.iot_monitor.const import (
     CONF_WINDOW_KIND,
     CONF_WINDOW_LENGTH,
     DEFAULT_OPTIONS,
-    DESCRIPTION_SUBSCRIPTION,
     DOMAIN,
     WINDOW_SLIDING,
 )
+from custom_components.iot_monitor.contract.topics import DESCRIPTION_SUBSCRIPTION
 from iot_monitor_bridge.runtime.announce import SERVICE_TYPE, build_txt, instance_name
-from tests.integration.bridge_entry import add_bridge_entry, async_setup_bridge
+from tests.integration.bridge_entry import (
+    add_bridge_entry,
+    async_setup_bridge,
+    description_of_contract,
+)
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 
 MOVED = FleetBridge(topic_root="site/lab")
 """A bridge outside the default topic root, where MQTT discovery does not look."""
+
+OTHER_CONTRACTS = pytest.mark.parametrize(
+    ("contract", "reason"),
+    [(None, "update_bridge"), (1, "update_bridge"), (3, "update_integration")],
+    ids=["v1_schema_only", "contract_1", "contract_3"],
+)
+"""Descriptions of another contract version and the side the flow tells the user to update."""
 
 
 @pytest.fixture(autouse=True)
@@ -250,7 +261,7 @@ async def test_zeroconf_names_the_broker_when_the_description_is_not_on_ours(
     "payload",
     [
         "not json",
-        json.dumps({"schema": 99}),
+        json.dumps({"contract": 2, "id": "lab-pi"}),  # this contract, but no description
         FleetBridge(bridge_id="other", topic_root="site/lab").description_payload(),
     ],
 )
@@ -264,6 +275,20 @@ async def test_zeroconf_aborts_on_a_description_it_cannot_use(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_discovery_info"
+
+
+@OTHER_CONTRACTS
+@pytest.mark.usefixtures("mqtt_mock")
+async def test_zeroconf_says_which_side_to_update_for_another_contract(
+    hass: HomeAssistant, broker: RetainedBroker, contract: int | None, reason: str
+) -> None:
+    broker.publish(MOVED.description_topic, description_of_contract(MOVED, contract))
+
+    result = await start(hass, SOURCE_ZEROCONF, zeroconf_info(MOVED))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert hass.config_entries.async_entries(DOMAIN) == []
 
 
 @pytest.mark.usefixtures("described")
@@ -327,9 +352,24 @@ async def test_mqtt_discovery_aborts_on_an_invalid_description(
     assert result["reason"] == "invalid_discovery_info"
 
 
+@OTHER_CONTRACTS
+async def test_mqtt_discovery_says_which_side_to_update_for_another_contract(
+    hass: HomeAssistant, bridge: FleetBridge, contract: int | None, reason: str
+) -> None:
+    payload = description_of_contract(bridge, contract)
+
+    result = await start(hass, SOURCE_MQTT, mqtt_info(bridge.description_topic, payload))
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+
+@pytest.mark.usefixtures("mqtt_mock")
 async def test_mqtt_discovery_accepts_a_bytes_payload_and_updates_a_configured_bridge(
     hass: HomeAssistant, bridge: FleetBridge
 ) -> None:
+    """Nothing is retained at the old root: the bridge is not online there, so it moved."""
     entry = add_bridge_entry(hass, bridge, **{CONF_TOPIC_ROOT: "old_root"})
     payload = bridge.description_payload().encode()
 
@@ -344,28 +384,90 @@ async def test_mqtt_discovery_accepts_a_bytes_payload_and_updates_a_configured_b
     [("online", "site/lab"), ("offline", "iot_monitor"), (None, "iot_monitor")],
     ids=["online_there", "offline_there", "never_heard_there"],
 )
+@pytest.mark.parametrize("loaded", [True, False], ids=["loaded", "not_loaded"])
 @pytest.mark.usefixtures("mqtt_mock")
-async def test_mqtt_discovery_moves_a_running_entry_only_if_its_bridge_is_not_online(
+async def test_mqtt_discovery_moves_an_entry_only_if_its_bridge_is_not_online(
     hass: HomeAssistant,
     broker: RetainedBroker,
     bridge: FleetBridge,
     availability: str | None,
     topic_root: str,
+    loaded: bool,
 ) -> None:
     """A description left retained at a former topic root must not undo a reconfiguration
-    while the bridge is online at its new one."""
+    while the bridge is online at its new one.
+
+    The flow asks the broker, not the entry: the retained availability at the entry's topic
+    root decides, also for an entry that is not loaded and so has heard nothing.
+    """
     if availability is not None:
         broker.publish(MOVED.topics.availability, availability)
-    entry = await async_setup_bridge(hass, broker, MOVED)
+    if loaded:
+        entry = await async_setup_bridge(hass, broker, MOVED)
+    else:
+        entry = add_bridge_entry(hass, MOVED)
+    subscribed = broker.subscriptions[MOVED.topics.availability]
     stale = mqtt_info(bridge.description_topic, bridge.description_payload())
 
     result = await start(hass, SOURCE_MQTT, stale)
     await hass.async_block_till_done()  # a changed entry reloads in the background
 
+    assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert entry.data[CONF_TOPIC_ROOT] == topic_root
-    assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.base_topic == f"{topic_root}/lab-pi"
+    # The flow subscribed to the availability at the entry's root itself, to read it.
+    assert broker.subscriptions[MOVED.topics.availability] > subscribed
+    if loaded:
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.runtime_data.topics.base == f"{topic_root}/lab-pi"
+    else:
+        assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_mqtt_discovery_leaves_the_entry_where_it_is_when_it_cannot_ask_the_broker(
+    hass: HomeAssistant, mqtt_mock: MagicMock, bridge: FleetBridge
+) -> None:
+    """Whether the bridge is online at the entry's root is unknown then: nothing moves."""
+    entry = add_bridge_entry(hass, MOVED)
+    mqtt_mock.connected = False
+    stale = mqtt_info(bridge.description_topic, bridge.description_payload())
+
+    result = await start(hass, SOURCE_MQTT, stale)
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_TOPIC_ROOT] == "site/lab"
+
+
+async def test_mqtt_discovery_leaves_the_entry_where_it_is_while_mqtt_is_not_set_up(
+    hass: HomeAssistant, bridge: FleetBridge
+) -> None:
+    """A flow MQTT discovery started can outlive MQTT's entry: no crash, nothing moves."""
+    entry = add_bridge_entry(hass, MOVED)
+    stale = mqtt_info(bridge.description_topic, bridge.description_payload())
+
+    result = await start(hass, SOURCE_MQTT, stale)
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_TOPIC_ROOT] == "site/lab"
+
+
+@pytest.mark.usefixtures("mqtt_mock")
+async def test_mqtt_discovery_at_the_entry_s_own_root_does_not_ask_for_its_availability(
+    hass: HomeAssistant, broker: RetainedBroker, bridge: FleetBridge
+) -> None:
+    """Nothing would move: the flow reads no availability."""
+    broker.publish(bridge.topics.availability, "online")
+    entry = add_bridge_entry(hass, bridge)
+
+    fresh = mqtt_info(bridge.description_topic, bridge.description_payload())
+    result = await start(hass, SOURCE_MQTT, fresh)
+
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_TOPIC_ROOT] == "iot_monitor"
+    assert broker.subscriptions[bridge.topics.availability] == 0
 
 
 # Manual setup
@@ -423,8 +525,15 @@ async def test_user_types_a_bridge_under_another_topic_root(
 async def test_user_sees_why_a_bridge_was_refused_and_can_correct_it(
     hass: HomeAssistant, described: RetainedBroker
 ) -> None:
-    described.publish("iot_monitor/broken/description", json.dumps({"schema": 1}))
+    # This contract, but not a description; and bridges of an older and a newer contract.
+    described.publish("iot_monitor/broken/description", json.dumps({"contract": 2}))
+    for bridge_id, contract in (("old", None), ("older", 1), ("newer", 3)):
+        described.publish(
+            f"iot_monitor/{bridge_id}/description",
+            description_of_contract(FleetBridge(bridge_id=bridge_id), contract),
+        )
     result = await start(hass, SOURCE_USER)
+    assert result["description_placeholders"] == {"seen": "1"}  # only lab-pi can be added
 
     attempts = [
         (
@@ -442,6 +551,12 @@ async def test_user_sees_why_a_bridge_was_refused_and_can_correct_it(
         (
             {CONF_BRIDGE_ID: "broken", CONF_TOPIC_ROOT: "iot_monitor"},
             {"base": "invalid_description"},
+        ),
+        ({CONF_BRIDGE_ID: "old", CONF_TOPIC_ROOT: "iot_monitor"}, {"base": "update_bridge"}),
+        ({CONF_BRIDGE_ID: "older", CONF_TOPIC_ROOT: "iot_monitor"}, {"base": "update_bridge"}),
+        (
+            {CONF_BRIDGE_ID: "newer", CONF_TOPIC_ROOT: "iot_monitor"},
+            {"base": "update_integration"},
         ),
     ]
     for user_input, errors in attempts:
@@ -593,10 +708,10 @@ async def test_reconfigure_refuses_to_switch_to_another_bridge(
     assert entry.data[CONF_BRIDGE_ID] == "lab-pi"
 
 
-async def test_reconfigure_of_a_running_bridge_reads_the_topic_its_runtime_holds(
+async def test_reconfigure_of_a_running_bridge_reads_the_topic_its_coordinator_holds(
     hass: HomeAssistant, described: RetainedBroker, bridge: FleetBridge
 ) -> None:
-    """The flow and the runtime share the description subscription; both must be answered."""
+    """The flow and the coordinator share the description subscription; both must be answered."""
     entry = await async_setup_bridge(hass, described, bridge)
 
     result = await start_reconfigure(hass, entry)

@@ -1,8 +1,8 @@
 """Behaviour the platform tests leave out: MQTT's own connection, extreme values, odd input.
 
 Covers what Home Assistant's MQTT client losing its broker does to the entities, statistics
-beyond float range, descriptions without the bridge's device, topics and devices that are
-not this bridge's, and the description parser's handling of malformed payloads.
+beyond float range, descriptions without the bridge's device, state topics (not read),
+devices that are not this bridge's, and the contract's decoding of malformed descriptions.
 """
 
 from __future__ import annotations
@@ -33,21 +33,28 @@ from custom_components.iot_monitor.const import (
     STAT_RATE,
     STAT_STDEV,
 )
-from custom_components.iot_monitor.description import (
+from custom_components.iot_monitor.contract import CONTRACT_VERSION
+from custom_components.iot_monitor.contract.description import (
     BridgeDescription,
-    InvalidDescription,
-    parse_description,
+    ContractMismatchError,
+    InvalidDescriptionError,
+    SensorKind,
+    decode_description,
+    encode_description,
 )
+from custom_components.iot_monitor.contract.readings import encode_state
 from custom_components.iot_monitor.sensor import ATTR_WINDOW_END, ATTR_WINDOW_START
-from iot_monitor_bridge.protocol.discovery import device_identifier
+from iot_monitor_bridge.contract.ids import device_identifier
+from iot_monitor_bridge.contract.readings import Reading
 from tests.integration.bridge_entry import (
     SLIDING_5S,
     async_pass_throttle,
     bridge_entity_id,
+    coordinator_of,
+    description_of_contract,
     fire_series,
     mqtt_device,
     own_entities,
-    runtime_of,
     state_of,
     statistic_entity_id,
 )
@@ -146,19 +153,18 @@ async def test_a_window_beyond_the_calendar_still_shows_its_value(
 async def test_a_description_without_the_bridge_device_keeps_its_sensors(
     hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
-    """Connectivity and the broker sensor stay on the bridge's device under its default id."""
+    """Connectivity stays on the bridge's device under its documented id."""
     published.publish(bridge.description_topic, without_bridge_device(bridge))
     await hass.async_block_till_done()
 
-    runtime = runtime_of(entry)
-    assert runtime.description is not None
-    assert [d.id for d in runtime.description.devices] == [DEVICE]
-    assert runtime.bridge_identifier == device_identifier(bridge.bridge_id, "bridge")
+    coordinator = coordinator_of(entry)
+    assert coordinator.description is not None
+    assert [d.id for d in coordinator.description.devices] == [DEVICE]
+    assert coordinator.bridge_identifier == device_identifier(bridge.bridge_id, "bridge")
     registry = er.async_get(hass)
     bridge_device = mqtt_device(hass, bridge, "bridge")
-    for key, platform in (("connectivity", "binary_sensor"), ("broker", "sensor")):
-        entity_id = bridge_entity_id(hass, bridge, platform, key)
-        assert registry.async_get(entity_id).device_id == bridge_device.id  # type: ignore[union-attr]
+    entity_id = bridge_entity_id(hass, bridge, "binary_sensor", "connectivity")
+    assert registry.async_get(entity_id).device_id == bridge_device.id  # type: ignore[union-attr]
 
 
 async def test_devices_of_others_do_not_take_the_statistics(
@@ -180,83 +186,148 @@ async def test_devices_of_others_do_not_take_the_statistics(
 
 
 @pytest.mark.parametrize("availability", [None])
-async def test_state_topics_with_an_empty_level_are_ignored(
+async def test_state_topics_are_not_read(
     hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
-    """They match the subscription's wildcards but name no sensor: no fault, no sign of life."""
-    runtime = runtime_of(entry)
-    assert runtime.last_seen is not None  # the retained description
-    seen = runtime.last_seen
+    """They are for Home Assistant's MQTT entities and carry only some readings: the
+    statistics come from the stream alone, so a state is no reading and no sign of life."""
+    coordinator = coordinator_of(entry)
+    assert coordinator.last_seen is not None  # the retained description
+    seen = coordinator.last_seen
 
-    base = f"{bridge.topic_root}/{bridge.bridge_id}"
-    async_fire_mqtt_message(hass, f"{base}//temperature/state", '{"v": 1, "ts": 1, "seq": 1}')
-    async_fire_mqtt_message(hass, f"{base}/{DEVICE}//state", '{"v": 1, "ts": 1, "seq": 2}')
+    reading = Reading(DEVICE, "temperature", 21.0, 1000, 1)
+    async_fire_mqtt_message(hass, bridge.topics.state(DEVICE, "temperature"), encode_state(reading))
+    async_fire_mqtt_message(hass, f"{bridge.topics.base}//temperature/state", "not json")
     await hass.async_block_till_done()
 
-    assert runtime.last_seen == seen
-    assert runtime.diagnostics()["faults"] == {}
-    assert all(track.window.accepted == 0 for track in runtime.tracks.values())
+    assert coordinator.last_seen == seen
+    assert coordinator.readings_received == 0
+    assert coordinator.diagnostics()["faults"] == {}
+    assert all(track.window.accepted == 0 for track in coordinator.tracks.values())
 
 
-# The description parser
+# The description, as the contract decodes it
+
+
+def test_a_description_round_trips_through_the_contract() -> None:
+    """What the bridge encodes is what the integration decodes, ``contract`` included."""
+    payload = FleetBridge(count=1).description_payload()
+    described = decode_description(payload)
+
+    assert described.contract == CONTRACT_VERSION == json.loads(payload)["contract"]
+    assert encode_description(described).decode() == payload
+    assert described.topics.stream == "iot_monitor/lab-pi/stream"
+    fleet_1 = next(d for d in described.devices if d.id == DEVICE)
+    temperature = next(s for s in fleet_1.sensors if s.id == "temperature")
+    assert (temperature.name, temperature.kind, temperature.numeric) == (
+        None,  # only its device class: Home Assistant names it, translated
+        SensorKind.NUMERIC,
+        True,
+    )
 
 
 def test_a_description_with_outputs() -> None:
     payload = json.loads(FleetBridge(count=1).description_payload())
     fleet_1 = next(d for d in payload["devices"] if d["id"] == DEVICE)
-    fleet_1["outputs"] = [
-        {
-            "id": "fan",
-            "name": "Fan",
-            "state_topic": "iot_monitor/lab-pi/fleet_1/fan/state",
-            "command_topic": "iot_monitor/lab-pi/fleet_1/fan/set",
-        }
-    ]
+    fleet_1["outputs"] = [{"id": "fan", "name": "Fan"}]
 
-    described = parse_description(json.dumps(payload))
+    described = decode_description(json.dumps(payload))
 
     device = next(d for d in described.devices if d.id == DEVICE)
-    assert [(o.id, o.name, o.command_topic) for o in device.outputs] == [
-        ("fan", "Fan", "iot_monitor/lab-pi/fleet_1/fan/set")
-    ]
+    assert [(o.id, o.name) for o in device.outputs] == [("fan", "Fan")]
+
+
+def test_fields_a_later_bridge_adds_are_ignored() -> None:
+    """Fields are only added within a contract version; readers skip what they do not know."""
+    payload = json.loads(FleetBridge(count=1).description_payload())
+    payload["devices"][1]["sensors"][0]["colour"] = "red"
+    payload["firmware"] = {"build": 7}
+
+    assert decode_description(json.dumps(payload)) == decode_description(
+        FleetBridge(count=1).description_payload()
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d["devices"].append("fleet_2"), "description.devices[2]: expected object"),
+        (
+            lambda d: d["devices"].append("fleet_2"),
+            "Expected `object`, got `str` - at `$.devices[2]`",
+        ),
         (
             lambda d: d["devices"][1]["sensors"][0].update(options=[1, 2]),
-            "options: expected a list of strings",
+            "Expected `str`, got `int` - at `$.devices[1].sensors[0].options[0]`",
         ),
         (
             lambda d: d["devices"][1]["sensors"][0].update(precision=True),
-            "precision: expected int",
+            "Expected `int | null`, got `bool` - at `$.devices[1].sensors[0].precision`",
+        ),
+        (
+            lambda d: d["devices"][1]["sensors"][0].update(precision=16),
+            "Expected `int` <= 15 - at `$.devices[1].sensors[0].precision`",
         ),
         (
             lambda d: d["devices"][1]["sensors"][0].update(diagnostic="false"),
-            "description.devices[1].sensors[0].diagnostic: expected bool",
+            "Expected `bool`, got `str` - at `$.devices[1].sensors[0].diagnostic`",
         ),
         (
             lambda d: d["devices"][1]["sensors"][0].update(diagnostic=0),
-            "description.devices[1].sensors[0].diagnostic: expected bool",
+            "Expected `bool`, got `int` - at `$.devices[1].sensors[0].diagnostic`",
         ),
-        (lambda d: d.update(schema=2), "unsupported schema 2"),
+        (
+            lambda d: d["devices"][1]["sensors"][0].update(kind="numbers"),
+            "Invalid enum value 'numbers' - at `$.devices[1].sensors[0].kind`",
+        ),
+        (
+            lambda d: d["devices"][1]["sensors"][0].update(id="Temp/1"),
+            "at `$.devices[1].sensors[0].id`",
+        ),
+        (lambda d: d.update(id="lab_pi"), "at `$.id`"),  # no "_" in a bridge id
+        (lambda d: d["topics"].pop("stream"), "missing required field `stream` - at `$.topics`"),
+        (lambda d: d.update(contract="2"), "Expected `int | null`, got `str` - at `$.contract`"),
     ],
 )
 def test_descriptions_that_do_not_fit_the_schema(change: Any, message: str) -> None:
     payload = json.loads(FleetBridge(count=1).description_payload())
     change(payload)
 
-    with pytest.raises(InvalidDescription, match=re.escape(message)):
-        parse_description(json.dumps(payload))
+    with pytest.raises(InvalidDescriptionError, match=re.escape(message)) as raised:
+        decode_description(json.dumps(payload))
+    assert not isinstance(raised.value, ContractMismatchError)
 
 
 @pytest.mark.parametrize(
-    ("diagnostic", "expected"), [(True, True), (False, False), (None, False), ("absent", False)]
+    ("contract", "found", "update"),
+    [(None, None, "bridge"), (1, 1, "bridge"), (3, 3, "integration"), (-1, -1, "bridge")],
+)
+def test_another_contract_says_which_side_to_update(
+    contract: int | None, found: int | None, update: str
+) -> None:
+    """Checked before anything else: even a description that would not fit is not read."""
+    payload = description_of_contract(FleetBridge(count=1), contract)
+
+    with pytest.raises(ContractMismatchError) as raised:
+        decode_description(payload)
+    assert (raised.value.bridge_id, raised.value.found, raised.value.update) == (
+        "lab-pi",
+        found,
+        update,
+    )
+    spoken = 1 if contract is None else contract
+    assert str(raised.value) == (
+        f"bridge 'lab-pi' speaks contract {spoken}, this side {CONTRACT_VERSION}: "
+        f"update the {update}"
+    )
+    with pytest.raises(ContractMismatchError):
+        decode_description(json.dumps({"contract": contract}))
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "expected"), [(True, True), (False, False), ("absent", False)]
 )
 def test_only_a_json_boolean_marks_a_sensor_diagnostic(diagnostic: Any, expected: bool) -> None:
-    """Left out or null it means not diagnostic, as for the other optional fields."""
+    """Left out it means not diagnostic, as for the other optional fields."""
     payload = json.loads(FleetBridge(count=1).description_payload())
     sensor = payload["devices"][1]["sensors"][0]
     if diagnostic == "absent":
@@ -264,15 +335,25 @@ def test_only_a_json_boolean_marks_a_sensor_diagnostic(diagnostic: Any, expected
     else:
         sensor["diagnostic"] = diagnostic
 
-    described = parse_description(json.dumps(payload))
+    described = decode_description(json.dumps(payload))
 
     assert described.devices[1].sensors[0].diagnostic is expected
 
 
+def test_a_null_diagnostic_is_refused() -> None:
+    """Contract 2 declares it a boolean (version 1 read ``null`` as ``false``)."""
+    payload = json.loads(FleetBridge(count=1).description_payload())
+    payload["devices"][1]["sensors"][0]["diagnostic"] = None
+
+    with pytest.raises(InvalidDescriptionError, match=re.escape("Expected `bool`, got `null`")):
+        decode_description(json.dumps(payload))
+
+
 def test_deeply_nested_json_is_no_description() -> None:
-    """Python's JSON decoder gives up on deep nesting with a RecursionError."""
-    with pytest.raises(InvalidDescription, match="not JSON"):
-        parse_description("[" * 100_000)
+    with pytest.raises(InvalidDescriptionError, match="not a description"):
+        decode_description("[" * 100_000)
+    with pytest.raises(InvalidDescriptionError, match="not a description"):
+        decode_description('{"contract": 2, "id": ' + "[" * 100_000)
 
 
 JSON_VALUES = st.recursive(
@@ -295,7 +376,7 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @given(data=st.data())
 def test_mutated_descriptions_never_raise_anything_else(data: st.DataObject) -> None:
-    """Any part of a real description replaced by any JSON value: parsed or refused cleanly."""
+    """Any part of a real description replaced by any JSON value: decoded or refused cleanly."""
     payload = json.loads(FleetBridge(count=1).description_payload())
     path = data.draw(st.sampled_from(_paths(payload)[1:]))
     node = payload
@@ -304,13 +385,17 @@ def test_mutated_descriptions_never_raise_anything_else(data: st.DataObject) -> 
     node[path[-1]] = data.draw(JSON_VALUES)
 
     try:
-        parsed = parse_description(json.dumps(payload))
-    except InvalidDescription:
+        decoded = decode_description(json.dumps(payload))
+    except ContractMismatchError:
+        assert path == ("contract",)
         return
-    assert isinstance(parsed, BridgeDescription)
+    except InvalidDescriptionError:
+        return
+    assert isinstance(decoded, BridgeDescription)
+    assert decoded.contract == CONTRACT_VERSION
 
 
 @given(payload=st.binary(max_size=64) | st.text(max_size=64))
 def test_random_payloads_are_no_description(payload: bytes | str) -> None:
-    with pytest.raises(InvalidDescription):
-        parse_description(payload)
+    with pytest.raises(InvalidDescriptionError):
+        decode_description(payload)

@@ -27,10 +27,10 @@ import aiohttp
 import pytest
 import yaml
 
-from custom_components.iot_monitor.bridge import bridge_unique_id, statistic_unique_id
 from custom_components.iot_monitor.const import DOMAIN, STAT_MAX, STAT_MEAN, STAT_MIN, STAT_STDEV
-from iot_monitor_bridge.model import BRIDGE_DEVICE_ID
-from iot_monitor_bridge.protocol.discovery import device_identifier
+from custom_components.iot_monitor.coordinator import bridge_unique_id, statistic_unique_id
+from iot_monitor_bridge.contract.ids import BRIDGE_DEVICE_ID, device_identifier
+from iot_monitor_bridge.contract.ids import unique_id as raw_unique_id
 from scripts.demo_homeassistant import Api
 from tests.support.mosquitto import MOSQUITTO, free_port
 from tests.support.processes import kill_session, session_members
@@ -277,17 +277,26 @@ async def async_check_fleet(url: str, token: str, broker_port: int) -> list[str]
             }
             for device_id in fleet
         }
-        wanted_entities = [bridge_unique_id(BRIDGE_ID, key) for key in ("connectivity", "broker")]
+        wanted_entities = [bridge_unique_id(BRIDGE_ID, "connectivity")]
         wanted_entities += [key for by_kind in statistics.values() for key in by_kind.values()]
+        # The broker in use: the bridge's own MQTT sensor, the only one.
+        broker_unique_id = raw_unique_id(BRIDGE_ID, BRIDGE_DEVICE_ID, "broker")
 
         def ours(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             return {entry["unique_id"]: entry for entry in entries if entry["platform"] == DOMAIN}
 
         def on_devices(entries: list[dict[str, Any]]) -> bool:
             entities = ours(entries)
-            return all(entities.get(key, {}).get("device_id") for key in wanted_entities)
+            raw_broker = [e for e in entries if e["unique_id"] == broker_unique_id]
+            return bool(raw_broker and raw_broker[0]["device_id"]) and all(
+                entities.get(key, {}).get("device_id") for key in wanted_entities
+            )
 
-        entities = ours(await ws.registry("entity", on_devices, "the statistics on the devices"))
+        registry = await ws.registry("entity", on_devices, "the statistics on the devices")
+        entities = ours(registry)
+        brokers = [e for e in registry if e["unique_id"].endswith("/broker")]
+        assert [(e["platform"], e["unique_id"]) for e in brokers] == [("mqtt", broker_unique_id)]
+        (broker,) = brokers
         for device, by_kind in zip(fleet_devices, statistics.values(), strict=True):
             for statistic, unique_id in by_kind.items():
                 entity = entities[unique_id]
@@ -295,7 +304,6 @@ async def async_check_fleet(url: str, token: str, broker_port: int) -> list[str]
                 assert (entity["disabled_by"] is None) == (statistic != STAT_STDEV)
         means = [entities[by_kind[STAT_MEAN]] for by_kind in statistics.values()]
         connectivity = entities[bridge_unique_id(BRIDGE_ID, "connectivity")]
-        broker = entities[bridge_unique_id(BRIDGE_ID, "broker")]
         assert connectivity["device_id"] == broker["device_id"] == bridge_device["id"]
 
         # The states, first all of them, then changes, as the frontend follows them.
@@ -310,7 +318,7 @@ async def async_check_fleet(url: str, token: str, broker_port: int) -> list[str]
         for n, entity_id in enumerate(mean_ids, 1):
             attributes = states.attributes(entity_id)
             assert attributes["unit_of_measurement"] == "°C"
-            assert attributes["friendly_name"] == f"Fleet {n} Temperature mean"
+            assert attributes["friendly_name"] == f"Fleet {n} Mean temperature"
         first = states.state(mean_ids[0])
         await states.wait_until(
             lambda: states.state(mean_ids[0]) != first, "the first device's mean to move"

@@ -50,6 +50,8 @@ async def test_diagnostics_of_a_running_bridge(
 ) -> None:
     async_fire_mqtt_message(hass, bridge.topics.availability, "online", 1)
     fire_reading(hass, bridge, "bridge", "broker", "192.168.1.10:1883", T0_MS, 1)
+    async_fire_mqtt_message(hass, bridge.topics.stream, '[["fleet_1", "temperature", 1, 1, -1]]')
+    fire_reading(hass, bridge, "fleet_1", "humidity", "48 %", T0_MS, 6)
     fire_series(
         hass,
         bridge,
@@ -65,7 +67,8 @@ async def test_diagnostics_of_a_running_bridge(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
 
     assert diagnostics["entry"]["data"][CONF_HOST] == "**REDACTED**"
-    assert diagnostics["bridge"]["broker"] == "192.168.1.10:1883"
+    assert diagnostics["bridge"]["faults"] == {"invalid_stream": 1, "non_numeric": 1}
+    assert diagnostics["bridge"]["readings_received"] == 6
     assert diagnostics["bridge"]["last_seen"] is not None
     assert diagnostics == snapshot(exclude=props("last_seen"))
 

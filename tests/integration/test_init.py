@@ -1,4 +1,4 @@
-"""Setting up, unloading and reloading a bridge's entry, and what its runtime does with input."""
+"""Setting up, unloading and reloading a bridge's entry; what its coordinator does with input."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.iot_monitor.const import DOMAIN, STAT_MEAN
 from tests.integration.bridge_entry import (
     add_bridge_entry,
+    coordinator_of,
     fire_reading,
     fire_series,
     own_entities,
-    runtime_of,
     statistic_entity_id,
     subscribed_again,
 )
@@ -30,9 +30,9 @@ async def test_setup_unload_and_reload(
     hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     assert entry.state is ConfigEntryState.LOADED
-    runtime = runtime_of(entry)
-    assert runtime.description is not None
-    assert runtime.description.device_count == 1
+    coordinator = coordinator_of(entry)
+    assert coordinator.description is not None
+    assert coordinator.description.device_count == 1
     mean_id = statistic_entity_id(hass, bridge, DEVICE, "temperature", STAT_MEAN)
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -41,15 +41,15 @@ async def test_setup_unload_and_reload(
     state = hass.states.get(mean_id)
     assert state is not None
     assert state.state == STATE_UNAVAILABLE
-    # Unsubscribed: readings no longer reach the old runtime.
+    # Unsubscribed: the stream no longer reaches the old coordinator.
     fire_reading(hass, bridge, DEVICE, "temperature", 21.0, 1000, 1)
     await hass.async_block_till_done()
-    assert runtime.tracks[(DEVICE, "temperature")].window.accepted == 0
+    assert coordinator.tracks[(DEVICE, "temperature")].window.accepted == 0
 
     async with subscribed_again(hass, published, bridge):
         assert await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.LOADED
-    assert runtime_of(entry) is not runtime
+    assert coordinator_of(entry) is not coordinator
     state = hass.states.get(mean_id)
     assert state is not None
     assert state.state != STATE_UNAVAILABLE
@@ -67,36 +67,42 @@ async def test_descriptions_that_do_not_fit_are_ignored(
     hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
     """Garbage, and another bridge's description on this topic, change nothing."""
-    runtime = runtime_of(entry)
+    coordinator = coordinator_of(entry)
     before = {e.unique_id for e in own_entities(hass, entry)}
 
     async_fire_mqtt_message(hass, bridge.description_topic, "{not json")
-    async_fire_mqtt_message(hass, bridge.description_topic, json.dumps({"schema": 99}))
+    # This contract, but no description (another contract is a repair issue: test_repairs).
+    async_fire_mqtt_message(
+        hass, bridge.description_topic, json.dumps({"contract": 2, "id": bridge.bridge_id})
+    )
     other = json.loads(FleetBridge(bridge_id="other-pi", count=3).description_payload())
     async_fire_mqtt_message(hass, bridge.description_topic, json.dumps(other))
     await hass.async_block_till_done()
 
     after = {e.unique_id for e in own_entities(hass, entry)}
     assert after == before
-    assert runtime.diagnostics()["faults"] == {"invalid_description": 2, "foreign_description": 1}
-    assert runtime.description is not None
-    assert runtime.description.id == bridge.bridge_id
+    faults = coordinator.diagnostics()["faults"]
+    assert faults == {"invalid_description": 2, "foreign_description": 1}
+    assert coordinator.description is not None
+    assert coordinator.description.id == bridge.bridge_id
 
 
 @pytest.mark.parametrize("availability", ["online"])
-async def test_runtime_diagnostics(
+async def test_coordinator_diagnostics(
     hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
 ) -> None:
-    """What the diagnostics download reads from the runtime."""
+    """What the diagnostics download reads from the coordinator."""
     fire_series(hass, bridge, DEVICE, "humidity", [50.0, 51.0])
     fire_reading(hass, bridge, DEVICE, "humidity", 49.0, 1000, 2)  # seq 2 again
-    fire_reading(hass, bridge, "bridge", "broker", "127.0.0.1:1883", 1000, 9)
+    fire_reading(hass, bridge, "bridge", "broker", "127.0.0.1:1883", 1000, 9)  # no statistics
     await hass.async_block_till_done()
 
-    diagnostics = runtime_of(entry).diagnostics()
+    diagnostics = coordinator_of(entry).diagnostics()
     assert diagnostics["online"] is True
-    assert diagnostics["broker"] == "127.0.0.1:1883"
+    assert "broker" not in diagnostics  # the bridge's raw "Broker" sensor shows it
+    assert diagnostics["readings_received"] == 4
     assert diagnostics["last_seen"] is not None
+    assert diagnostics["base_topic"] == "iot_monitor/lab-pi"
     assert diagnostics["window"] == {
         "kind": "tumbling",
         "length_s": 10.0,
@@ -105,6 +111,7 @@ async def test_runtime_diagnostics(
         "statistics": ["mean", "min", "max", "stdev", "count", "rate_of_change"],
     }
     assert diagnostics["description"]["device_count"] == 1
+    assert diagnostics["description"]["contract"] == 2
     assert diagnostics["description"]["devices"][DEVICE] == [
         "temperature",
         "humidity",

@@ -2,7 +2,7 @@
 
 No mocked MQTT here: Home Assistant's MQTT integration connects to the broker over TCP,
 creates the bridge's devices from its discovery, and this integration's statistics follow
-the simulated fleet's readings as they arrive.
+the simulated fleet's readings as they arrive on the bridge's stream.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from homeassistant.components.mqtt.const import CONFIG_ENTRY_MINOR_VERSION, CONFIG_ENTRY_VERSION
 from homeassistant.const import EVENT_STATE_CHANGED, STATE_ON
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iot_monitor.bridge import statistic_unique_id
 from custom_components.iot_monitor.const import (
     CONF_LATENESS,
     CONF_THROTTLE,
@@ -27,10 +24,14 @@ from custom_components.iot_monitor.const import (
     DOMAIN,
     STAT_MEAN,
 )
+from custom_components.iot_monitor.coordinator import statistic_unique_id
 from tests.integration.bridge_entry import (
     add_bridge_entry,
+    async_setup_real_mqtt,
     bridge_entity_id,
+    coordinator_of,
     mqtt_device,
+    raw_entity_id,
     state_of,
 )
 from tests.support.bridge_fleet import FleetBridge
@@ -41,14 +42,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO), reason="mosquitto
 
 BRIDGE = FleetBridge(bridge_id="real-pi", name="Real Pi", count=2)
 TIMEOUT_S = 30.0
-
-
-@pytest.fixture
-def mosquitto(socket_enabled: None, tmp_path: Path) -> Iterator[Mosquitto]:
-    """A private broker; sockets are allowed to 127.0.0.1 only, which is where it listens."""
-    broker = Mosquitto(tmp_path / "broker").start()
-    yield broker
-    broker.kill()
 
 
 @pytest.fixture
@@ -97,14 +90,7 @@ def number(hass: HomeAssistant, entity_id: str | None) -> float | None:
 async def test_statistics_from_a_real_bridge(
     hass: HomeAssistant, mosquitto: Mosquitto, bridge_process: BridgeProcess
 ) -> None:
-    mqtt_entry = MockConfigEntry(
-        domain="mqtt",
-        data={"broker": mosquitto.host, "port": mosquitto.port},
-        version=CONFIG_ENTRY_VERSION,
-        minor_version=CONFIG_ENTRY_MINOR_VERSION,
-    )
-    mqtt_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    mqtt_entry = await async_setup_real_mqtt(hass, mosquitto)
     options = {CONF_WINDOW_LENGTH: 1.0, CONF_LATENESS: 1.0, CONF_THROTTLE: 0.2}
     entry = add_bridge_entry(hass, BRIDGE, options)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -120,6 +106,22 @@ async def test_statistics_from_a_real_bridge(
     await async_wait_until(hass, lambda: number(hass, mean_id()) != first, "the mean to move")
     assert bridge_process.running
 
+    # Fed by the stream: every reading of every sensor, none refused.
+    coordinator = coordinator_of(entry)
+    assert coordinator.description is not None
+    assert coordinator.description.topics.stream == "iot_monitor/real-pi/stream"
+    assert coordinator.diagnostics()["faults"] == {}
+    for device in ("fleet_1", "fleet_2"):
+        for sensor in ("temperature", "humidity", "battery"):
+            track = coordinator.tracks[(device, sensor)]
+            assert track.window.accepted > 0, (device, sensor)
+    temperature = coordinator.tracks[("fleet_1", "temperature")]
+    assert temperature.result is not None
+    assert temperature.result.count >= 2  # 4 Hz over a 1 s window
+    assert coordinator.readings_received >= sum(
+        track.window.accepted for track in coordinator.tracks.values()
+    )
+
     # The statistics sit on the device that MQTT discovery created from the bridge's config.
     device = mqtt_device(hass, BRIDGE, "fleet_1")
     mean_entity = registry.async_get(mean_id() or "")
@@ -129,9 +131,12 @@ async def test_statistics_from_a_real_bridge(
     assert raw is not None
     assert registry.async_get(raw).device_id == device.id  # type: ignore[union-attr]
 
-    # Connectivity and the broker in use, on the bridge's own device.
+    # Connectivity and the broker in use (the bridge's own MQTT sensor), on the bridge's device.
     connectivity = bridge_entity_id(hass, BRIDGE, "binary_sensor", "connectivity")
-    broker = bridge_entity_id(hass, BRIDGE, "sensor", "broker")
+    broker = raw_entity_id(hass, BRIDGE, "bridge", "broker")
+    bridge_device = mqtt_device(hass, BRIDGE, "bridge")
+    assert registry.async_get(connectivity).device_id == bridge_device.id  # type: ignore[union-attr]
+    assert registry.async_get(broker).device_id == bridge_device.id  # type: ignore[union-attr]
     expected_broker = f"{mosquitto.host}:{mosquitto.port}"
     await async_wait_until(
         hass,

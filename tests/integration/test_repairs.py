@@ -1,4 +1,5 @@
-"""The repair issue for a bridge that stays offline, and its withdrawal when it returns."""
+"""The repair issues: a bridge that stays offline, one that speaks another contract version,
+and their withdrawal once the bridge is back or updated."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from unittest.mock import MagicMock, patch
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockMqttReasonCode
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from custom_components.iot_monitor.const import DOMAIN, OFFLINE_REPAIR_AFTER
+from custom_components.iot_monitor.contract import CONTRACT_VERSION
 from tests.integration.bridge_entry import (
     add_bridge_entry,
     async_run_timers_due_within,
     async_setup_bridge,
+    coordinator_of,
+    description_of_contract,
+    own_entities,
+    statistic_entity_id,
     subscribed_again,
 )
 from tests.integration.retained_broker import RetainedBroker
@@ -52,7 +59,7 @@ async def test_bridge_going_offline(
     hass: HomeAssistant, published: RetainedBroker, bridge: FleetBridge
 ) -> None:
     """Only an outage longer than the threshold raises an issue; it goes when the bridge returns."""
-    with patch("custom_components.iot_monitor.bridge.OFFLINE_REPAIR_AFTER", 30.0):
+    with patch("custom_components.iot_monitor.coordinator.OFFLINE_REPAIR_AFTER", 30.0):
         await async_setup_bridge(hass, published, bridge)
         await async_run_timers_due_within(hass, 60)
         assert offline_issue(hass) is None  # online all along
@@ -119,3 +126,114 @@ async def test_time_without_mqtt_does_not_count(
     assert offline_issue(hass) is None
     await async_run_timers_due_within(hass, OFFLINE_REPAIR_AFTER + 10)
     assert offline_issue(hass) is not None
+
+
+# Another contract version: say which side to update
+
+
+CONTRACT_ISSUE_ID = "contract_mismatch_lab-pi"
+OTHER_CONTRACTS = pytest.mark.parametrize(
+    ("contract", "translation_key"),
+    [(None, "update_bridge"), (1, "update_bridge"), (3, "update_integration")],
+    ids=["v1_schema_only", "contract_1", "contract_3"],
+)
+
+
+def contract_issue(hass: HomeAssistant) -> ir.IssueEntry | None:
+    return ir.async_get(hass).async_get_issue(DOMAIN, CONTRACT_ISSUE_ID)
+
+
+@OTHER_CONTRACTS
+async def test_another_contract_raises_an_issue_until_a_good_description_arrives(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    published: RetainedBroker,
+    bridge: FleetBridge,
+    contract: int | None,
+    translation_key: str,
+) -> None:
+    """The statistics wait, neither removed nor fed a misread description."""
+    before = {e.unique_id for e in own_entities(hass, entry)}
+    assert contract_issue(hass) is None
+
+    published.publish(bridge.description_topic, description_of_contract(bridge, contract))
+    await hass.async_block_till_done()
+
+    issue = contract_issue(hass)
+    assert issue is not None
+    assert issue.translation_key == translation_key
+    assert issue.translation_placeholders == {
+        "name": bridge.name,
+        "bridge_contract": "1" if contract is None else str(contract),
+        "integration_contract": str(CONTRACT_VERSION),
+    }
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert not issue.is_fixable
+    assert {e.unique_id for e in own_entities(hass, entry)} == before
+    coordinator = coordinator_of(entry)
+    assert coordinator.diagnostics()["faults"] == {"contract_mismatch": 1}
+    assert coordinator.description is not None
+    assert coordinator.description.contract == CONTRACT_VERSION  # the last good one stays
+
+    published.publish_description(bridge)  # the side was updated
+    await hass.async_block_till_done()
+    assert contract_issue(hass) is None
+    assert {e.unique_id for e in own_entities(hass, entry)} == before
+
+
+@OTHER_CONTRACTS
+async def test_a_bridge_of_another_contract_at_setup_gets_statistics_once_updated(
+    hass: HomeAssistant,
+    broker: RetainedBroker,
+    bridge: FleetBridge,
+    mqtt_mock: MqttMockHAClient,
+    contract: int | None,
+    translation_key: str,
+) -> None:
+    """The retained description of an old (or newer) bridge: an issue, no statistics."""
+    broker.publish(bridge.description_topic, description_of_contract(bridge, contract))
+    for topic, payload in bridge.discovery_payloads().items():
+        broker.publish(topic, payload)
+    await hass.async_block_till_done()
+    entry = await async_setup_bridge(hass, broker, bridge)
+
+    issue = contract_issue(hass)
+    assert issue is not None
+    assert issue.translation_key == translation_key
+    assert coordinator_of(entry).description is None
+    assert coordinator_of(entry).tracks == {}
+    assert {e.unique_id for e in own_entities(hass, entry)} == {"lab-pi/connectivity"}
+
+    broker.publish_description(bridge)
+    await hass.async_block_till_done()
+    assert contract_issue(hass) is None
+    assert coordinator_of(entry).tracks
+    assert hass.states.get(statistic_entity_id(hass, bridge, "fleet_1", "temperature", "mean"))
+
+
+async def test_unloading_withdraws_the_contract_issue(
+    hass: HomeAssistant, entry: MockConfigEntry, published: RetainedBroker, bridge: FleetBridge
+) -> None:
+    published.publish(bridge.description_topic, description_of_contract(bridge, 3))
+    await hass.async_block_till_done()
+    assert contract_issue(hass) is not None
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert contract_issue(hass) is None
+
+
+async def test_the_issues_are_translated(hass: HomeAssistant) -> None:
+    """Title and description in both languages, with every placeholder the issue gives."""
+    placeholders = {
+        "bridge_offline": {"{name}"},
+        "update_bridge": {"{name}", "{bridge_contract}", "{integration_contract}"},
+        "update_integration": {"{name}", "{bridge_contract}", "{integration_contract}"},
+    }
+    for language in ("en", "id"):
+        strings = await async_get_translations(hass, language, "issues", [DOMAIN])
+        for key, wanted in placeholders.items():
+            prefix = f"component.{DOMAIN}.issues.{key}"
+            title, description = strings[f"{prefix}.title"], strings[f"{prefix}.description"]
+            assert "{name}" in title, (language, key)
+            assert {p for p in wanted if p in description} == wanted, (language, key)

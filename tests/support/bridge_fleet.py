@@ -10,26 +10,23 @@ import json
 from dataclasses import dataclass, field
 
 from iot_monitor_bridge.config import DeviceConfig, SimulateConfig
+from iot_monitor_bridge.contract.description import encode_description
+from iot_monitor_bridge.contract.ids import object_id
+from iot_monitor_bridge.contract.topics import Topics
 from iot_monitor_bridge.drivers.health import (
     CPU_TEMPERATURE,
     CPU_USAGE,
     DISK_FREE,
+    HOST_UPTIME,
     LOAD_1M,
     MEMORY_FREE,
-    UPTIME,
 )
 from iot_monitor_bridge.drivers.simulated import SimulatedFleet
 from iot_monitor_bridge.model import DeviceSpec
-from iot_monitor_bridge.protocol.discovery import (
-    BridgeInfo,
-    description,
-    device_discovery,
-    object_id,
-)
-from iot_monitor_bridge.protocol.topics import Topics
+from iot_monitor_bridge.protocol.discovery import BridgeInfo, description, device_discovery
 from iot_monitor_bridge.runtime.bridge_device import bridge_device
 
-HEALTH_SENSORS = (CPU_USAGE, CPU_TEMPERATURE, LOAD_1M, MEMORY_FREE, DISK_FREE, UPTIME)
+HEALTH_SENSORS = (CPU_USAGE, CPU_TEMPERATURE, LOAD_1M, MEMORY_FREE, DISK_FREE, HOST_UPTIME)
 """Every health sensor, whatever the test machine has (the driver skips missing ones)."""
 
 
@@ -68,7 +65,7 @@ class FleetBridge:
 
     def description_payload(self) -> str:
         """The retained payload on ``description_topic``."""
-        return json.dumps(description(self.info, self.devices))
+        return encode_description(description(self.info, self.devices)).decode()
 
     def discovery_payloads(self) -> dict[str, str]:
         """Home Assistant's device-based discovery config, retained, by topic."""

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from iot_monitor_bridge.config import SpoolConfig
+from iot_monitor_bridge.contract.readings import Reading
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.mosquitto import Mosquitto, free_port
 
@@ -147,11 +148,16 @@ class BridgeProcess:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}; last /health: {last}")
 
-    def spool_seqs(self) -> set[int]:
-        """The seqs left in the spool file (the bridge must not be running)."""
+    def spool_readings(self) -> list[Reading]:
+        """The readings left in the spool file, lowest seq first (the bridge must not be
+        running): what it has not sent yet, or sent without a PUBACK."""
         assert not self.running
         spool = Spool(self.state_dir / "spool.db", SpoolConfig())
         try:
-            return {reading.seq for reading in spool.pending(10**7)}
+            return spool.pending(10**7)
         finally:
             spool.close()
+
+    def spool_seqs(self) -> set[int]:
+        """The seqs left in the spool file (the bridge must not be running)."""
+        return {reading.seq for reading in self.spool_readings()}

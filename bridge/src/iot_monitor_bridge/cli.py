@@ -47,6 +47,7 @@ class JournalFormatter(logging.Formatter):
     """``<priority>`` prefixes let journald store each line's level; it adds the time."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The line with its syslog priority prefix (``<4>`` for a warning)."""
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
         return f"<{priority}>{super().format(record)}"
 
@@ -131,6 +132,11 @@ def _exposure_warning(path: Path) -> str:
 
 
 def check_config(path: Path) -> int:
+    """``check-config``: validate the file and print what it describes; the exit code.
+
+    The drivers are built but not started, so a driver the machine cannot have (a missing
+    library, a bad pin) is reported like a problem in the file.
+    """
     config = _load(path)
     if config is None:
         return EXIT_CONFIG
@@ -158,6 +164,7 @@ async def _serve(config: BridgeConfig) -> None:
 
 
 def run(path: Path) -> int:
+    """``run``: serve until SIGTERM or SIGINT; the exit code (see the module docstring)."""
     config = _load(path)
     if config is None:
         return EXIT_CONFIG
@@ -180,6 +187,7 @@ def run(path: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``iot-monitor-bridge`` entry point: parse ``argv``, run the command, the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "check-config":
         return check_config(args.config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import socket
+import sys
 import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,20 +23,30 @@ from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get
 import msgspec
 import yaml
 
-from iot_monitor_bridge.model import BRIDGE_DEVICE_ID
+from iot_monitor_bridge.contract.ids import (
+    BRIDGE_DEVICE_ID,
+    BRIDGE_ID_PATTERN,
+    DISCOVERY_PREFIX_PATTERN,
+    ID_PATTERN,
+    TOPIC_ROOT_PATTERN,
+)
+from iot_monitor_bridge.contract.topics import DEFAULT_DISCOVERY_PREFIX, DEFAULT_TOPIC_ROOT
 
 DEFAULT_CONFIG_PATH = Path("/etc/iot-monitor/bridge.yaml")
 DEFAULT_STATE_DIR = Path("/var/lib/iot-monitor")
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-"""Ids end up in MQTT topics and Home Assistant unique ids: lowercase, no slashes or wildcards."""
-BRIDGE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-"""A bridge id has no underscore: discovery object ids are ``<bridge>_<device>``, and only this
-keeps them unambiguous across bridges (bridge ``a`` + device ``b_c`` vs bridge ``a_b`` + ``c``)."""
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _DURATION_HINT: Final = "expected a duration such as 500ms, 10s, 1m or a number of seconds"
+MIN_SECONDS: Final = 0.001
+"""The shortest duration, 1 ms (the finest unit): a shorter period would be a busy loop."""
+MAX_SECONDS: Final = 365 * 24 * 3600
+"""The longest duration, a year: longer ones overflow what they are used with (SQLite's
+64-bit times in milliseconds, thread timeouts) and mean "never" anyway."""
+_DURATION_RANGE: Final = "expected a duration from 1ms to 8760h (a year)"
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**63 - 1
+"""Integers in the file fit in 64 bits (SQLite's, C's); a larger one is a mistake."""
 
 _T = TypeVar("_T")
 
@@ -59,12 +70,35 @@ def _seconds(value: Any) -> Seconds:
         match = _DURATION.match(value)
         if match is None:
             raise ValueError(_DURATION_HINT)
-        value = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        number = match.group(1)
+        value = float(number) * _UNIT_SECONDS[match.group(2)]  # too many digits: inf
+        if value == 0 and number.strip("0."):  # so many zeros after the point that it is 0.0
+            raise ValueError(_DURATION_RANGE)
     if isinstance(value, bool) or not isinstance(value, int | float):  # YAML true is not 1 s
         raise TypeError(_DURATION_HINT)
-    if not (value > 0 and math.isfinite(value)):
+    # Compared as they are: an int of hundreds of digits has no float (OverflowError).
+    if not value > 0:  # also -0.0 and NaN
         raise ValueError("expected a duration greater than 0")
+    if not MIN_SECONDS <= value <= MAX_SECONDS:  # also infinity
+        raise ValueError(_DURATION_RANGE)
     return Seconds(value)
+
+
+class Period(float):
+    """A duration that may be off: ``0``, ``off`` or ``false``, or a duration as ``Seconds``."""
+
+    __slots__ = ()
+
+
+def _period(value: Any) -> Period:
+    if value is False or value == "off":  # YAML 1.1 reads a bare ``off`` as false
+        return Period(0)
+    if isinstance(value, str) and (match := _DURATION.match(value)) is not None:
+        if not match.group(1).strip("0."):  # ``0s``, ``0ms``: off, as a bare 0 is
+            return Period(0)
+    elif isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return Period(0)
+    return Period(_seconds(value))
 
 
 class SyncLevel(str):
@@ -96,6 +130,8 @@ def _decode(kind: type, value: Any) -> Any:
         return _path(value)
     if kind is SyncLevel:
         return _sync_level(value)
+    if kind is Period:
+        return _period(value)
     raise NotImplementedError(kind)  # pragma: no cover - every custom type is handled above
 
 
@@ -122,6 +158,8 @@ def _unique(ids: Iterable[str], problem: str) -> None:
 
 
 class BridgeSection(_Section, frozen=True, kw_only=True):
+    """``bridge``: the id in every topic (default: the hostname) and the name people see."""
+
     id: Annotated[str, msgspec.Meta(pattern=BRIDGE_ID_PATTERN)] = msgspec.field(
         default_factory=lambda: _slug(socket.gethostname())
     )
@@ -129,15 +167,20 @@ class BridgeSection(_Section, frozen=True, kw_only=True):
 
     @property
     def display_name(self) -> str:
+        """The name shown in Home Assistant and in the zeroconf announcement."""
         return self.name or self.id
 
 
 class BrokerConfig(_Section, frozen=True, kw_only=True):
+    """One entry of ``mqtt.brokers``; the list's order is the failover order."""
+
     host: NonEmpty
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
 
 
 class TlsConfig(_Section, frozen=True, kw_only=True):
+    """``mqtt.tls``: certificates for TLS connections to every broker."""
+
     ca_certs: Path | None = None
     certfile: Path | None = None
     keyfile: Path | None = None
@@ -146,16 +189,18 @@ class TlsConfig(_Section, frozen=True, kw_only=True):
 
 
 class MqttConfig(_Section, frozen=True, kw_only=True):
+    """``mqtt``: brokers in failover order, credentials, topics and timings."""
+
     brokers: Annotated[list[BrokerConfig], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: [BrokerConfig(host="127.0.0.1")]
     )
     username: str | None = None
     password: str | None = None
     tls: TlsConfig | None = None
-    topic_root: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = (
-        "iot_monitor"
+    topic_root: Annotated[str, msgspec.Meta(pattern=TOPIC_ROOT_PATTERN)] = DEFAULT_TOPIC_ROOT
+    discovery_prefix: Annotated[str, msgspec.Meta(pattern=DISCOVERY_PREFIX_PATTERN)] = (
+        DEFAULT_DISCOVERY_PREFIX
     )
-    discovery_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$")] = "homeassistant"
     protocol: Literal["3.1.1", "5", 5] = "3.1.1"
     """MQTT protocol version; ``5`` honours the broker's Receive Maximum. YAML reads a bare
     ``5`` as a number, so both spellings are taken."""
@@ -167,6 +212,7 @@ class MqttConfig(_Section, frozen=True, kw_only=True):
 
     @property
     def mqtt5(self) -> bool:
+        """Whether to speak MQTT 5 (``protocol`` may be ``"5"`` or ``5``)."""
         return self.protocol in ("5", 5)
 
     def __repr__(self) -> str:
@@ -179,22 +225,30 @@ class MqttConfig(_Section, frozen=True, kw_only=True):
 
 
 class HttpConfig(_Section, frozen=True, kw_only=True):
+    """``http``: ``/health`` and ``/metrics`` (``port: 0`` picks a free port)."""
+
     enabled: bool = True
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765
     bind: str = "0.0.0.0"
 
 
 class ZeroconfConfig(_Section, frozen=True, kw_only=True):
+    """``zeroconf``: announce ``_iot-monitor._tcp`` so Home Assistant finds the bridge."""
+
     enabled: bool = True
 
 
 class HealthConfig(_Section, frozen=True, kw_only=True):
+    """``health``: the machine's own sensors (CPU, memory, disk, temperature, uptime)."""
+
     enabled: bool = True
     interval: Seconds = Seconds(15)
     disk_path: Path = Path("/")
 
 
 class SpoolConfig(_Section, frozen=True, kw_only=True):
+    """``spool``: the SQLite queue of readings no broker has acknowledged (docs/spool.md)."""
+
     path: Path | None = None
     """Defaults to ``<state_dir>/spool.db``."""
     commit_interval: Seconds = Seconds(1)
@@ -235,11 +289,30 @@ class _Named(_Section, frozen=True, kw_only=True):
         return self.name or self.id.replace("_", " ").capitalize()
 
 
+class StateConfig(_Section, frozen=True, kw_only=True):
+    """How calmly a sensor's state topic follows its readings (the stream carries them all).
+
+    Left out, ``throttle`` is 10 s for numbers and locations and off for everything else;
+    ``delta`` and ``heartbeat`` are off. See docs/mqtt.md, "State topics".
+    """
+
+    throttle: Period | None = None
+    """At most one state per period; the newest value is published at the period's end."""
+    delta: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """A number that moved less than this from the last published one is not published."""
+    heartbeat: Period = Period(0)
+    """Publish the newest value again after this long without a state."""
+
+
 class _SensorBase(_Named, frozen=True, kw_only=True, tag_field="type"):
     """A sensor of a device; its ``type`` key picks the subclass."""
 
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+
 
 class GpioInputConfig(_SensorBase, frozen=True, kw_only=True, tag="gpio_input"):
+    """``type: gpio_input``: a contact, button or PIR on one pin, as a binary sensor."""
+
     pin: GpioPin
     device_class: str | None = None
     """Home Assistant binary_sensor device class: door, window, motion, occupancy, ..."""
@@ -255,6 +328,8 @@ class GpioInputConfig(_SensorBase, frozen=True, kw_only=True, tag="gpio_input"):
 
 
 class Mcp3008Config(_SensorBase, frozen=True, kw_only=True, tag="mcp3008"):
+    """``type: mcp3008``: one channel of an MCP3008 ADC on SPI, scaled linearly."""
+
     channel: Annotated[int, msgspec.Meta(ge=0, le=7)]
     spi_port: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
     spi_device: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
@@ -270,6 +345,8 @@ class Mcp3008Config(_SensorBase, frozen=True, kw_only=True, tag="mcp3008"):
 
 
 class Hcsr04Config(_SensorBase, frozen=True, kw_only=True, tag="hcsr04"):
+    """``type: hcsr04``: an HC-SR04 ultrasonic distance sensor, reported in cm."""
+
     trigger_pin: GpioPin
     echo_pin: GpioPin
     max_distance: Annotated[float, msgspec.Meta(gt=0, le=4.0)] = 2.0
@@ -282,15 +359,19 @@ class Hcsr04Config(_SensorBase, frozen=True, kw_only=True, tag="hcsr04"):
 
 
 class Ds18b20Config(_SensorBase, frozen=True, kw_only=True, tag="ds18b20"):
+    """``type: ds18b20``: a 1-Wire temperature sensor, found by its address under ``w1_root``."""
+
     address: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")]
     interval: Seconds = Seconds(10)
     w1_root: Path = Path("/sys/bus/w1/devices")
 
 
 class SerialConfig(_SensorBase, frozen=True, kw_only=True, tag="serial"):
+    """``type: serial``: a sensor on a serial port that speaks one of the known protocols."""
+
     port: NonEmpty
     protocol: Literal["sds011", "mhz19b", "json_lines", "key_value"]
-    baudrate: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    baudrate: Annotated[int, msgspec.Meta(gt=0, le=4_000_000)] | None = None
     """Defaults to the protocol's own rate (9600 for SDS011 and MH-Z19B)."""
     interval: Seconds = Seconds(10)
     """How often to ask a polled sensor (MH-Z19B) for a reading; for every protocol, the longest
@@ -307,6 +388,8 @@ SensorConfig = GpioInputConfig | Mcp3008Config | Hcsr04Config | Ds18b20Config | 
 
 
 class GpioOutputConfig(_Named, frozen=True, kw_only=True):
+    """``type: gpio_output``: a relay, LED or buzzer on one pin; a switch in Home Assistant."""
+
     type: Literal["gpio_output"]
     """Required although it is the only output type, so configs stay valid when more come."""
     pin: GpioPin
@@ -319,12 +402,18 @@ OutputConfig = GpioOutputConfig
 
 
 class SimulateConfig(_Section, frozen=True, kw_only=True):
+    """``simulate``: a fleet of made-up devices, to try Home Assistant's side without hardware."""
+
     count: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
     rate_hz: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 4.0
     seed: int | None = None
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+    """State filter of every simulated sensor (the stream carries every reading)."""
 
 
 class DeviceConfig(_Named, frozen=True, kw_only=True):
+    """One entry of ``devices``: a Home Assistant device with sensors, outputs or a fleet."""
+
     model: str | None = None
     area: str | None = None
     simulate: SimulateConfig | None = None
@@ -344,6 +433,8 @@ class DeviceConfig(_Named, frozen=True, kw_only=True):
 
 
 class BridgeConfig(_Section, frozen=True, kw_only=True):
+    """The whole configuration file, validated; ``parse_config`` and ``load_config`` make it."""
+
     bridge: BridgeSection = msgspec.field(default_factory=BridgeSection)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
@@ -360,6 +451,7 @@ class BridgeConfig(_Section, frozen=True, kw_only=True):
 
     @property
     def spool_path(self) -> Path:
+        """The spool's database: ``spool.path``, else ``<state_dir>/spool.db``."""
         return self.spool.path or self.state_dir / "spool.db"
 
 
@@ -372,8 +464,10 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _line(path: str, kind: Any, error: msgspec.ValidationError) -> str:
+def _line(path: str, kind: Any, error: ValueError) -> str:
     """Turn ``Expected `int` <= 27 - at `$[0].pin``` into ``<path>[0].pin: expected ...``."""
+    if not isinstance(error, msgspec.ValidationError):  # an int too long to quote in one
+        return f"{path or '(top level)'}: number out of range"
     message, _, where = str(error).partition(" - at `$")
     relative = where.removesuffix("`")
     if relative:
@@ -385,6 +479,14 @@ def _line(path: str, kind: Any, error: msgspec.ValidationError) -> str:
         allowed = dict.fromkeys(str(value) for value in get_args(kind))
         message += f"; expected one of: {', '.join(allowed)}"
     return f"{path or '(top level)'}: {message[:1].lower()}{message[1:]}"
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``; an int of thousands of digits has none (``sys.set_int_max_str_digits``)."""
+    try:
+        return repr(value)
+    except ValueError:
+        return "a number too large to show"
 
 
 def _tagged(kinds: tuple[Any, ...]) -> dict[str, type[msgspec.Struct]] | None:
@@ -414,7 +516,8 @@ def _problems_in_parts(value: Any, kind: Any, path: str) -> list[str]:
             if not isinstance(tag, str) or tag not in tagged:
                 expected = ", ".join(tagged)
                 return [
-                    f"{_join(path, tag_field)}: unknown type {tag!r}; expected one of: {expected}"
+                    f"{_join(path, tag_field)}: unknown type {_shown(tag)}; expected one of: "
+                    f"{expected}"
                 ]
             return _problems(value, tagged[tag], path)
         return _problems(value, members[0], path) if len(members) == 1 and value is not None else []
@@ -449,32 +552,109 @@ def _problems_in_parts(value: Any, kind: Any, path: str) -> list[str]:
     return []
 
 
+class _RangeProblem(str):
+    """A problem line about a number msgspec took but the bridge cannot use (see below)."""
+
+    __slots__ = ()
+
+
+def _out_of_range(value: Any, path: str) -> list[str]:
+    """The numbers in a validated ``value`` that no setting can mean, one line each.
+
+    msgspec takes any float for a ``float`` and any int for an ``int``: infinity, NaN, a
+    denormal such as 5e-324 (whose reciprocal is infinite), an int of hundreds of digits.
+    Every one of them would end in an ``OverflowError`` or a value that is never finite
+    somewhere at run time, so each is refused here, named by its key path. (Durations are
+    bounded by ``_seconds`` already.)
+    """
+    where = path or "(top level)"
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return [_RangeProblem(f"{where}: expected a finite number")]
+        if value and abs(value) < sys.float_info.min:
+            return [_RangeProblem(f"{where}: number out of range")]
+        return []
+    if isinstance(value, int):
+        if value > INT_MAX:
+            return [_RangeProblem(f"{where}: expected `int` <= {INT_MAX}")]
+        if value < INT_MIN:
+            return [_RangeProblem(f"{where}: expected `int` >= {INT_MIN}")]
+        return []
+    if isinstance(value, msgspec.Struct):
+        return [
+            line
+            for field in msgspec.structs.fields(value)
+            for line in _out_of_range(getattr(value, field.name), _join(path, field.encode_name))
+        ]
+    if isinstance(value, list | tuple):
+        return [
+            line for i, item in enumerate(value) for line in _out_of_range(item, _join(path, i))
+        ]
+    if isinstance(value, dict):
+        return [
+            line
+            for key, item in value.items()
+            for line in _out_of_range(item, _join(path, str(key)))
+        ]
+    return []
+
+
 def _problems(value: Any, kind: Any, path: str = "") -> list[str]:
     """Every problem in ``value`` taken as ``kind``, one line each.
 
     msgspec stops at the first problem; a person fixing a file wants them all. So on a failure
     the parts (keys, items) are validated one by one, and a problem is reported where it is:
     in a part, or, when every part is fine, in the whole (a check across keys, a list's length).
+    Numbers out of range (``_out_of_range``) do not fail msgspec: a whole with only those in
+    its parts is checked as a whole too.
     """
     try:
-        msgspec.convert(value, kind, dec_hook=_decode)
-    except msgspec.ValidationError as error:
-        return _problems_in_parts(value, kind, path) or [_line(path, kind, error)]
-    return []
+        converted = msgspec.convert(value, kind, dec_hook=_decode)
+    except ValueError as error:  # msgspec.ValidationError is one
+        lines = _problems_in_parts(value, kind, path)
+        if all(isinstance(line, _RangeProblem) for line in lines):
+            lines.append(_line(path, kind, error))
+        return lines
+    return _out_of_range(converted, path)
 
 
 def validate(data: Any, kind: type[_T]) -> _T:
     """``data`` (plain values, as YAML or JSON gives them) as ``kind``, or ``ConfigError``."""
     try:
-        return msgspec.convert(data, kind, dec_hook=_decode)
-    except msgspec.ValidationError:
+        valid = msgspec.convert(data, kind, dec_hook=_decode)
+    except ValueError:  # msgspec.ValidationError; also an int of thousands of digits in a message
         raise ConfigError(_problems(data, kind)) from None
+    problems = _out_of_range(valid, "")
+    if problems:
+        raise ConfigError(problems)
+    return valid
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but an int too long to read is a YAML error at its line.
+
+    Python reads ints of at most 4300 digits; PyYAML would raise a bare ``ValueError``.
+    """
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            value: int = super().construct_yaml_int(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a number with too many digits", node.start_mark
+            ) from None
+        return value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def parse_config(text: str, source: str = "config") -> BridgeConfig:
     """Parse and validate YAML text; raise ``ConfigError`` naming every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -6,24 +6,24 @@ into Home Assistant discovery and the bridge description. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Final, TypeAlias
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from iot_monitor_bridge.contract.description import SensorKind
+from iot_monitor_bridge.contract.ids import BRIDGE_DEVICE_ID
+from iot_monitor_bridge.contract.readings import Reading
+
+__all__ = [
+    "BRIDGE_DEVICE_ID",
+    "DeviceSpec",
+    "JsonValue",
+    "OutputSpec",
+    "Reading",
+    "SensorKind",
+    "SensorSpec",
+]
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
-
-BRIDGE_DEVICE_ID: Final = "bridge"
-"""Device id under which the bridge's own sensors (Pi health, broker in use) are published."""
-
-
-class SensorKind(StrEnum):
-    """How a sensor's value is shaped; decides the Home Assistant platform."""
-
-    NUMERIC = "numeric"  # sensor with a unit; the integration computes statistics over it
-    BINARY = "binary"  # binary_sensor, value is a bool
-    ENUM = "enum"  # sensor with device_class enum and a fixed set of options
-    TEXT = "text"  # free text sensor
-    LOCATION = "location"  # device_tracker, value is {"latitude": .., "longitude": ..}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +63,3 @@ class DeviceSpec:
     sensors: tuple[SensorSpec, ...] = ()
     outputs: tuple[OutputSpec, ...] = ()
     suggested_area: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One value at one event time. ``seq`` is assigned when the reading enters the spool."""
-
-    device_id: str
-    sensor_id: str
-    value: JsonValue
-    ts_ms: int
-    seq: int = field(default=-1)

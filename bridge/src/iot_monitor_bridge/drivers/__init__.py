@@ -18,9 +18,15 @@ from iot_monitor_bridge.config import (
     Mcp3008Config,
     SensorConfig,
     SerialConfig,
+    StateConfig,
 )
 from iot_monitor_bridge.drivers.base import DeviceSet, DriverError, OutputDriver, SensorDriver
 from iot_monitor_bridge.model import DeviceSpec
+from iot_monitor_bridge.states import StateFilter
+
+
+def _state_filter(cfg: StateConfig) -> StateFilter:
+    return StateFilter(cfg.throttle, cfg.delta, cfg.heartbeat)
 
 
 def _sensor_driver(device_id: str, cfg: SensorConfig) -> SensorDriver:
@@ -73,6 +79,7 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
     sensors: list[SensorDriver] = []
     outputs: list[OutputDriver] = []
     configured: dict[tuple[str, str], SensorDriver] = {}
+    state_filters: dict[tuple[str, str], StateFilter] = {}
     for cfg in config.devices:
         if cfg.simulate is not None:
             from iot_monitor_bridge.drivers.simulated import SimulatedFleet
@@ -80,6 +87,12 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
             fleet = SimulatedFleet(cfg)
             devices.extend(fleet.devices)
             sensors.append(fleet)
+            fleet_filter = _state_filter(cfg.simulate.state)
+            state_filters.update(
+                ((device.id, sensor.id), fleet_filter)
+                for device in fleet.devices
+                for sensor in device.sensors
+            )
         if cfg.sensors or cfg.outputs:
             spec, device_sensors, device_outputs = _configured_device(cfg)
             devices.append(spec)
@@ -87,8 +100,10 @@ def build_device_set(config: BridgeConfig) -> DeviceSet:
             outputs.extend(device_outputs)
             for sensor_cfg, driver in zip(cfg.sensors, device_sensors, strict=True):
                 configured[(cfg.id, sensor_cfg.id)] = driver
+                sensor_filter = _state_filter(sensor_cfg.state)
+                state_filters.update(((cfg.id, spec.id), sensor_filter) for spec in driver.sensors)
     _check_ids(devices)
-    return DeviceSet(devices, sensors, outputs, configured)
+    return DeviceSet(devices, sensors, outputs, configured, state_filters)
 
 
 def _repeated(ids: Iterable[str]) -> str | None:

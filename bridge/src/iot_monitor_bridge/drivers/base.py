@@ -7,50 +7,23 @@ thread (gpiozero and serial readers call it from theirs); the runtime makes it s
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable
 
+from iot_monitor_bridge.contract.faults import FaultLog
 from iot_monitor_bridge.drivers.schedule import Ticker
 from iot_monitor_bridge.model import DeviceSpec, JsonValue, OutputSpec, Reading, SensorSpec
+from iot_monitor_bridge.states import StateFilter
 
 Emit = Callable[[Reading], None]
+
+__all__ = ["Emit", "FaultLog", "OutputDriver", "SensorDriver", "now_ms"]
 
 
 def now_ms() -> int:
     """Event time for a reading taken now (wall clock, epoch milliseconds)."""
     return time.time_ns() // 1_000_000
-
-
-class FaultLog:
-    """Counts recoverable faults by kind and logs them once per burst, not once per fault.
-
-    The first fault of a kind is logged at WARNING; further ones within ``quiet_s`` are only
-    counted, and the next log line says how many were suppressed. A flapping sensor thus
-    cannot flood the journal of a Pi running for years.
-    """
-
-    def __init__(self, logger: logging.Logger, source: str, quiet_s: float = 60.0) -> None:
-        self.counts: Counter[str] = Counter()
-        self._logger = logger
-        self._source = source
-        self._quiet_s = quiet_s
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-
-    def fault(self, kind: str, detail: str) -> None:
-        self.counts[kind] += 1
-        now = time.monotonic()
-        last = self._last_logged.get(kind)
-        if last is not None and now - last < self._quiet_s:
-            self._suppressed[kind] += 1
-            return
-        more = self._suppressed.pop(kind, 0)
-        suffix = f" ({more} more since the last report)" if more else ""
-        self._logger.warning("%s: %s: %s%s", self._source, kind, detail, suffix)
-        self._last_logged[kind] = now
 
 
 class SensorDriver(ABC):
@@ -91,6 +64,7 @@ class SensorDriver(ABC):
         """Release hardware (pins, ports). Called once after ``run`` ends."""
 
     def reading(self, sensor_id: str, value: JsonValue, ts_ms: int | None = None) -> Reading:
+        """A reading of one of this driver's sensors, taken now unless ``ts_ms`` says when."""
         return Reading(self.device_id, sensor_id, value, now_ms() if ts_ms is None else ts_ms)
 
 
@@ -126,9 +100,13 @@ class DeviceSet:
         sensors: list[SensorDriver],
         outputs: list[OutputDriver],
         configured: dict[tuple[str, str], SensorDriver],
+        state_filters: dict[tuple[str, str], StateFilter],
     ) -> None:
+        """Hold what ``build_device_set`` made."""
         self.devices = devices
         self.sensors = sensors
         self.outputs = outputs
         self.configured = configured
         """The driver of each ``devices[].sensors[]`` entry, by (device id, sensor id)."""
+        self.state_filters = state_filters
+        """The state filter settings of each sensor, by (device id, sensor id)."""

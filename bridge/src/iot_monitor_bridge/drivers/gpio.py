@@ -95,6 +95,7 @@ class GpioInputDriver(_GpioSensorDriver):
         self._emit: Emit | None = None
 
     async def run(self, emit: Emit) -> None:
+        """Open the pin, report its level, then every level that holds for ``bounce_time``."""
         cfg = self._cfg
         self._loop = asyncio.get_running_loop()
         self._emit = emit
@@ -160,6 +161,7 @@ class Mcp3008Driver(_GpioSensorDriver):
         self.interval = cfg.interval
 
     async def run(self, emit: Emit) -> None:
+        """Open the ADC, then read and scale the channel every ``interval`` (off the loop)."""
         cfg = self._cfg
         self._device = adc = _open(
             f"MCP3008 on SPI{cfg.spi_port}.{cfg.spi_device}",
@@ -224,6 +226,7 @@ class Hcsr04Driver(_GpioSensorDriver):
         self.interval = cfg.interval
 
     async def run(self, emit: Emit) -> None:
+        """Open the sensor, then report the median of its latest pings every ``interval``."""
         cfg = self._cfg
         self._device = sensor = _open(
             f"HC-SR04 on GPIO{cfg.trigger_pin}/GPIO{cfg.echo_pin}",
@@ -266,6 +269,7 @@ class GpioOutputDriver(OutputDriver):
 
     @property
     def is_on(self) -> bool:
+        """The pin's level; opens it (driven to ``initial``) on first use."""
         with self._lock:
             output = self._opened()
             try:
@@ -274,6 +278,7 @@ class GpioOutputDriver(OutputDriver):
                 raise OSError(f"GPIO{self._cfg.pin}: {err}") from err
 
     def set(self, on: bool) -> None:
+        """Drive the pin, opening it on first use; gpiozero's errors come as ``OSError``."""
         with self._lock:
             output = self._opened()
             try:
@@ -285,6 +290,7 @@ class GpioOutputDriver(OutputDriver):
                 raise OSError(f"GPIO{self._cfg.pin}: {err}") from err
 
     def close(self) -> None:
+        """Release the pin; a later ``is_on`` or ``set`` opens it again."""
         with self._lock:
             if self._output is not None:
                 self._output.close()

@@ -1,9 +1,11 @@
 """The machine's own health as diagnostic sensors of the bridge device.
 
-CPU usage, CPU temperature, load, available memory, free disk and uptime, sampled every
-``health.interval``. A sensor this machine cannot read (no thermal sensor in a VM, a
-``disk_path`` that does not exist) is left out of the declared sensors instead of
-reporting nothing forever.
+CPU usage, CPU temperature, load, available memory, free disk and the host's uptime (time
+since the machine booted), sampled every ``health.interval``. The bridge's own uptime is
+not the machine's: it is the ``uptime`` sensor of ``runtime/bridge_device.py``.
+
+A sensor this machine cannot read (no thermal sensor in a VM, a ``disk_path`` that does
+not exist) is left out of the declared sensors instead of reporting nothing forever.
 """
 
 from __future__ import annotations
@@ -74,17 +76,18 @@ DISK_FREE: Final = SensorSpec(
     diagnostic=True,
     icon="mdi:harddisk",
 )
-UPTIME: Final = SensorSpec(
-    "uptime",
-    "Uptime",
+HOST_UPTIME: Final = SensorSpec(
+    "host_uptime",
+    "Host uptime",
     unit="s",
     device_class="duration",
     state_class=None,
     precision=0,
     diagnostic=True,
 )
-"""No state class: long-term statistics of an uptime are meaningless (``total_increasing``
-would add up every boot's uptime as if it were a meter, ``measurement`` would average it)."""
+"""Seconds since the machine booted. No state class: long-term statistics of an uptime are
+meaningless (``total_increasing`` would add up every boot's uptime as if it were a meter,
+``measurement`` would average it)."""
 
 Reader = Callable[[], float | None]
 """Reads one value; ``None`` means nothing to report yet, an exception is a fault."""
@@ -171,11 +174,12 @@ class HealthDriver(SensorDriver):
             readers.append((DISK_FREE, self._disk_free))
         else:
             _LOGGER.warning("health.disk_path %s does not exist; not reporting it", cfg.disk_path)
-        readers.append((UPTIME, lambda: round(time.time() - psutil.boot_time())))
+        readers.append((HOST_UPTIME, lambda: round(time.time() - psutil.boot_time())))
         self._readers = readers
         self.sensors = tuple(spec for spec, _ in readers)
 
     async def run(self, emit: Emit) -> None:
+        """Sample every ``interval`` off the loop: ``statvfs`` of a network mount can hang."""
         ticker = self.ticker()
         while True:
             await ticker.wait()

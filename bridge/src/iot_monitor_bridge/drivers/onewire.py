@@ -39,6 +39,7 @@ class Ds18b20Driver(SensorDriver):
         self.interval = cfg.interval
 
     async def run(self, emit: Emit) -> None:
+        """Read ``w1_slave`` every ``interval`` (each read blocks a worker thread for ~750 ms)."""
         ticker = self.ticker()
         while True:
             await ticker.wait()

@@ -42,11 +42,13 @@ class Backoff:
         self._delay = initial
 
     def next_delay(self) -> float:
+        """The delay before the next attempt; the one after is twice as long, up to ``cap``."""
         delay = self._delay
         self._delay = min(delay * 2, self._cap)
         return delay
 
     def reset(self) -> None:
+        """Start again from ``initial``."""
         self._delay = self._initial
 
 
@@ -193,6 +195,10 @@ class SerialDriver(SensorDriver):
         self._port: serial.Serial | None = None
 
     async def run(self, emit: Emit) -> None:
+        """Serve the port from a worker thread until cancelled.
+
+        Cancelling stops the worker and waits for it, so the port is closed when ``run`` ends.
+        """
         self._stop.clear()
         loop = asyncio.get_running_loop()
         name = f"serial {self._source}"
@@ -207,6 +213,7 @@ class SerialDriver(SensorDriver):
                 raise
 
     def close(self) -> None:
+        """Stop the worker thread and close the port."""
         self._stop.set()
         self._close_port()
 

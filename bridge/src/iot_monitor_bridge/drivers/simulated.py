@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from iot_monitor_bridge.config import DeviceConfig
-from iot_monitor_bridge.drivers.base import Emit, FaultLog, SensorDriver
+from iot_monitor_bridge.config import MAX_SECONDS, DeviceConfig
+from iot_monitor_bridge.drivers.base import DriverError, Emit, FaultLog, SensorDriver
 from iot_monitor_bridge.model import DeviceSpec, JsonValue, Reading, SensorKind, SensorSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -230,9 +230,11 @@ class FleetSchedule:
 
     @classmethod
     def for_rate(cls, count: int, rate_hz: float) -> FleetSchedule:
+        """The schedule of ``count`` devices, each sampled ``rate_hz`` times a second."""
         return cls(count, max(1, round(_NS / rate_hz)))
 
     def offset_ns(self, slot: int) -> int:
+        """When ``slot`` is due, in nanoseconds from the start."""
         cycle, index = divmod(slot, self.count)
         return cycle * self.period_ns + index * self.period_ns // self.count
 
@@ -278,6 +280,11 @@ class SimulatedFleet(SensorDriver):
             )
             for n in range(1, simulate.count + 1)
         ]
+        if not simulate.rate_hz * MAX_SECONDS >= 1:  # a period of more than a year (or inf)
+            raise DriverError(
+                f"devices: device '{device_cfg.id}': simulate.rate_hz {simulate.rate_hz:g} "
+                "is less than one sample a year"
+            )
         self.schedule = FleetSchedule.for_rate(simulate.count, simulate.rate_hz)
         dt = self.schedule.period_ns / _NS
         self._simulations = [
@@ -285,6 +292,11 @@ class SimulatedFleet(SensorDriver):
         ]
 
     async def run(self, emit: Emit) -> None:
+        """Emit every device's samples when due, stamped with their scheduled event time.
+
+        Samples the loop is more than ``MAX_LAG_NS`` late for are dropped (an ``overrun`` fault)
+        rather than sent in a burst; a step of the wall clock moves the timestamps with it.
+        """
         loop = asyncio.get_running_loop()
         schedule = self.schedule
         device_ids = [device.id for device in self.devices]

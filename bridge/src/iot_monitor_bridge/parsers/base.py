@@ -27,6 +27,7 @@ class Decoded(Generic[FrameT]):
 
     @property
     def faults(self) -> list[Fault]:
+        """What was skipped, as faults for a driver's fault log: one per kind that occurred."""
         faults = []
         if self.bad_checksums:
             faults.append(
@@ -63,6 +64,7 @@ class FrameDecoder(ABC, Generic[FrameT]):
         """Turn a frame that passed every check into its values."""
 
     def feed(self, chunk: bytes) -> Decoded[FrameT]:
+        """The frames ``chunk`` completed and what was skipped; a partial frame waits for more."""
         buffer = self._buffer
         buffer += chunk
         frames: list[FrameT] = []

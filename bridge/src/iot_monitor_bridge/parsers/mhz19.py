@@ -16,6 +16,8 @@ READ_COMMAND = bytes.fromhex("ff 01 86 00 00 00 00 00 79")
 
 @dataclass(frozen=True, slots=True)
 class Mhz19bResponse:
+    """The answer to the read command: the CO2 concentration."""
+
     co2_ppm: int
 
 
@@ -31,7 +33,9 @@ class Mhz19bDecoder(FrameDecoder[Mhz19bResponse]):
     length = 9
 
     def checksum_ok(self, frame: bytes) -> bool:
+        """Byte 8 must be the packet's ``checksum``."""
         return checksum(frame) == frame[8]
 
     def decode(self, frame: bytes) -> Mhz19bResponse:
+        """The concentration is bytes 2 (high) and 3 (low), in ppm."""
         return Mhz19bResponse(co2_ppm=frame[2] * 256 + frame[3])

@@ -13,6 +13,8 @@ from iot_monitor_bridge.parsers.base import FrameDecoder
 
 @dataclass(frozen=True, slots=True)
 class Sds011Frame:
+    """One report: PM2.5, PM10 and the sensor's id."""
+
     pm25: float
     """µg/m³"""
     pm10: float
@@ -34,9 +36,11 @@ class Sds011Decoder(FrameDecoder[Sds011Frame]):
     length = 10
 
     def checksum_ok(self, frame: bytes) -> bool:
+        """Byte 8 must be the data bytes' ``checksum``."""
         return checksum(frame) == frame[8]
 
     def decode(self, frame: bytes) -> Sds011Frame:
+        """Values are little-endian tenths of µg/m³; the id reads big-endian, as printed."""
         return Sds011Frame(
             pm25=int.from_bytes(frame[2:4], "little") / 10,
             pm10=int.from_bytes(frame[4:6], "little") / 10,

@@ -131,6 +131,7 @@ class LineDecoder:
         self._splitter = LineSplitter()
 
     def feed(self, chunk: bytes) -> LinesDecoded:
+        """Values of the lines ``chunk`` completed, and the faults: overlong lines, bad fields."""
         lines, overlong = self._splitter.feed(chunk)
         values: list[dict[str, float]] = []
         faults: list[Fault] = []

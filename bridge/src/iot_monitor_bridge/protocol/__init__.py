@@ -1,0 +1,1 @@
+"""Home Assistant's MQTT discovery and the bridge description, built from the specs; pure."""

@@ -9,17 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from iot_monitor_bridge.model import (
-    BRIDGE_DEVICE_ID,
-    DeviceSpec,
-    JsonValue,
-    OutputSpec,
+from iot_monitor_bridge.contract.description import (
+    BridgeDescription,
+    DescriptionTopics,
+    DeviceDescription,
+    OutputDescription,
+    SensorDescription,
     SensorKind,
-    SensorSpec,
 )
-from iot_monitor_bridge.protocol.topics import Topics
+from iot_monitor_bridge.contract.ids import (
+    BRIDGE_DEVICE_ID,
+    MANUFACTURER,
+    device_identifier,
+    unique_id,
+)
+from iot_monitor_bridge.contract.topics import Topics
+from iot_monitor_bridge.model import DeviceSpec, OutputSpec, SensorSpec
 
-DESCRIPTION_SCHEMA: Final = 1
 ORIGIN_URL: Final = "https://github.com/iot-monitor/iot-monitor"
 _ON_OFF: Final = "{{ 'ON' if value_json.v else 'OFF' }}"
 _VALUE: Final = "{{ value_json.v }}"
@@ -35,42 +41,33 @@ _PLATFORM: Final = {
 
 @dataclass(frozen=True, slots=True)
 class BridgeInfo:
+    """Who the bridge is and where it publishes."""
+
     id: str
     name: str
     version: str
     topics: Topics
 
 
-def device_identifier(bridge_id: str, device_id: str) -> str:
-    """The Home Assistant device identifier (in the ``mqtt`` domain) of a device.
+def entity_name(sensor: SensorSpec) -> str | None:
+    """Return the sensor's name, or ``None`` where it only repeats its device class.
 
-    Parts are joined with ``/``, which no id may contain, so no two devices share one.
+    Home Assistant names such a sensor by its device class in the user's language
+    ("Suhu" in Bahasa Indonesia), which an English name from the bridge would prevent.
     """
-    if device_id == BRIDGE_DEVICE_ID:
-        return f"iot_monitor/{bridge_id}"
-    return f"iot_monitor/{bridge_id}/{device_id}"
-
-
-def object_id(bridge_id: str, device_id: str) -> str:
-    """The discovery object id of a device: one retained config topic per device.
-
-    Object ids allow only ``[A-Za-z0-9_-]``; bridge ids have no ``_``, so the first ``_``
-    separates the bridge from the device.
-    """
-    return bridge_id if device_id == BRIDGE_DEVICE_ID else f"{bridge_id}_{device_id}"
-
-
-def unique_id(bridge_id: str, device_id: str, item_id: str) -> str:
-    """The unique id of a sensor or output: ``iot_monitor/<bridge>/<device>/<item>``."""
-    return f"iot_monitor/{bridge_id}/{device_id}/{item_id}"
+    device_class = sensor.device_class
+    if device_class is not None and sensor.name.casefold() == device_class.replace("_", " "):
+        return None
+    return sensor.name
 
 
 def _sensor_component(info: BridgeInfo, device: DeviceSpec, sensor: SensorSpec) -> dict[str, Any]:
     component: dict[str, Any] = {
         "p": _PLATFORM[sensor.kind],
         "unique_id": unique_id(info.id, device.id, sensor.id),
-        "name": sensor.name,
     }
+    if (name := entity_name(sensor)) is not None:
+        component["name"] = name
     state_topic = info.topics.state(device.id, sensor.id)
     if sensor.kind is SensorKind.LOCATION:
         component |= {
@@ -135,63 +132,50 @@ def device_discovery(info: BridgeInfo, device: DeviceSpec) -> dict[str, Any]:
     components |= {o.id: _output_component(info, device, o) for o in device.outputs}
     return {
         "dev": dev,
-        "o": {"name": "iot-monitor", "sw": info.version, "url": ORIGIN_URL},
+        "o": {"name": MANUFACTURER, "sw": info.version, "url": ORIGIN_URL},
         "avty": [{"t": info.topics.availability}],
         "qos": 1,
         "cmps": components,
     }
 
 
-def description(info: BridgeInfo, devices: list[DeviceSpec]) -> dict[str, JsonValue]:
-    """The retained bridge description the integration reads (schema in docs/mqtt.md)."""
+def description(info: BridgeInfo, devices: list[DeviceSpec]) -> BridgeDescription:
+    """Return the retained bridge description the integration reads (docs/mqtt.md)."""
     topics = info.topics
-    return {
-        "schema": DESCRIPTION_SCHEMA,
-        "id": info.id,
-        "name": info.name,
-        "version": info.version,
-        "topic_root": topics.topic_root,
-        "discovery_prefix": topics.discovery_prefix,
-        "topics": {
-            "availability": topics.availability,
-            "command": topics.command,
-            "command_result": topics.command_result,
-            "state": topics.state_wildcard,
-        },
-        "devices": [
-            {
-                "id": device.id,
-                "name": device.name,
-                "model": device.model,
-                "identifier": device_identifier(info.id, device.id),
-                "via": None
-                if device.id == BRIDGE_DEVICE_ID
-                else device_identifier(info.id, BRIDGE_DEVICE_ID),
-                "sensors": [
-                    {
-                        "id": s.id,
-                        "name": s.name,
-                        "kind": s.kind.value,
-                        "unit": s.unit,
-                        "device_class": "enum" if s.kind is SensorKind.ENUM else s.device_class,
-                        "state_class": s.state_class,
-                        "options": list(s.options),
-                        "precision": s.precision,
-                        "diagnostic": s.diagnostic,
-                        "topic": topics.state(device.id, s.id),
-                    }
+    return BridgeDescription(
+        id=info.id,
+        name=info.name,
+        version=info.version,
+        topic_root=topics.topic_root,
+        discovery_prefix=topics.discovery_prefix,
+        topics=DescriptionTopics(
+            availability=topics.availability,
+            stream=topics.stream,
+            command=topics.command,
+            command_result=topics.command_result,
+        ),
+        devices=tuple(
+            DeviceDescription(
+                id=device.id,
+                name=device.name,
+                model=device.model,
+                identifier=device_identifier(info.id, device.id),
+                sensors=tuple(
+                    SensorDescription(
+                        id=s.id,
+                        name=entity_name(s),
+                        kind=s.kind,
+                        unit=s.unit,
+                        device_class="enum" if s.kind is SensorKind.ENUM else s.device_class,
+                        state_class=s.state_class,
+                        options=s.options,
+                        precision=s.precision,
+                        diagnostic=s.diagnostic,
+                    )
                     for s in device.sensors
-                ],
-                "outputs": [
-                    {
-                        "id": o.id,
-                        "name": o.name,
-                        "state_topic": topics.state(device.id, o.id),
-                        "command_topic": topics.output_set(device.id, o.id),
-                    }
-                    for o in device.outputs
-                ],
-            }
+                ),
+                outputs=tuple(OutputDescription(id=o.id, name=o.name) for o in device.outputs),
+            )
             for device in devices
-        ],
-    }
+        ),
+    )

@@ -20,18 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Final
 
 from iot_monitor_bridge import __version__
-from iot_monitor_bridge.config import BridgeConfig
-from iot_monitor_bridge.drivers import build_device_set
-from iot_monitor_bridge.drivers.base import DriverError, SensorDriver, now_ms
-from iot_monitor_bridge.model import SensorSpec
-from iot_monitor_bridge.protocol.discovery import BridgeInfo
-from iot_monitor_bridge.protocol.topics import Topics
-from iot_monitor_bridge.runtime.bridge_device import (
-    bridge_device,
-    broker_reading,
-    diagnostic_readings,
-)
-from iot_monitor_bridge.runtime.commands import (
+from iot_monitor_bridge.commands import (
     SETTINGS_META_KEY,
     CommandHandler,
     DriveOutput,
@@ -40,6 +29,17 @@ from iot_monitor_bridge.runtime.commands import (
     SetCommitInterval,
     SetHealthInterval,
     SetSensorInterval,
+)
+from iot_monitor_bridge.config import BridgeConfig
+from iot_monitor_bridge.contract.topics import Topics
+from iot_monitor_bridge.drivers import build_device_set
+from iot_monitor_bridge.drivers.base import DriverError, SensorDriver, now_ms
+from iot_monitor_bridge.model import SensorSpec
+from iot_monitor_bridge.protocol.discovery import BridgeInfo
+from iot_monitor_bridge.runtime.bridge_device import (
+    bridge_device,
+    broker_reading,
+    diagnostic_readings,
 )
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import Publisher
@@ -111,16 +111,19 @@ class BridgeApp:
 
     @property
     def link(self) -> MqttLink:
+        """The MQTT link, once ``run`` has started."""
         assert self._link is not None, "the bridge is not running"
         return self._link
 
     @property
     def publisher(self) -> Publisher:
+        """The publisher, once ``run`` has started."""
         assert self._publisher is not None, "the bridge is not running"
         return self._publisher
 
     @property
     def http_port(self) -> int | None:
+        """The port ``/health`` is served on (``http.port: 0`` picks one); ``None`` if not."""
         return self._http.port if self._http is not None else None
 
     # ----- running -------------------------------------------------------------------------
@@ -146,6 +149,7 @@ class BridgeApp:
             info=self.info,
             devices=self.devices,
             outputs=outputs,
+            state_filters=self.device_set.state_filters,
         )
         self._link.on_up.append(self._broker_changed)
         self._publisher.start()

@@ -21,6 +21,18 @@ from iot_monitor_bridge.runtime.status import BridgeSnapshot, BrokerStatus
 
 MODEL: Final = "iot-monitor bridge"
 
+UPTIME: Final = SensorSpec(
+    "uptime",
+    "Uptime",
+    unit="s",
+    device_class="duration",
+    state_class=None,
+    precision=0,
+    diagnostic=True,
+)
+"""Seconds since the bridge started (``uptime_s`` in /health): the bridge's, not the
+machine's (that is the health sensor ``host_uptime``). No state class, as for the host's:
+statistics of an uptime mean nothing."""
 BROKER: Final = SensorSpec(
     "broker",
     "Broker",
@@ -54,7 +66,7 @@ SPOOL_OLDEST_AGE: Final = SensorSpec(
     precision=0,
     diagnostic=True,
 )
-DIAGNOSTIC_SENSORS: Final = (BROKER, SPOOL_DEPTH, SPOOL_DROPPED, SPOOL_OLDEST_AGE)
+DIAGNOSTIC_SENSORS: Final = (UPTIME, BROKER, SPOOL_DEPTH, SPOOL_DROPPED, SPOOL_OLDEST_AGE)
 
 
 def bridge_device(name: str, health_sensors: Sequence[SensorSpec]) -> DeviceSpec:
@@ -84,6 +96,7 @@ def broker_reading(broker: BrokerStatus | None, ts_ms: int) -> Reading | None:
 def diagnostic_readings(snapshot: BridgeSnapshot, ts_ms: int) -> list[Reading]:
     """The diagnostic sensors' values from one snapshot, all with the same event time."""
     readings = [
+        Reading(BRIDGE_DEVICE_ID, UPTIME.id, round(snapshot.uptime_s), ts_ms),
         Reading(BRIDGE_DEVICE_ID, SPOOL_DEPTH.id, snapshot.spool_depth, ts_ms),
         Reading(BRIDGE_DEVICE_ID, SPOOL_DROPPED.id, snapshot.spool_dropped, ts_ms),
         Reading(

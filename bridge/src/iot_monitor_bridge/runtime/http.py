@@ -45,6 +45,7 @@ class SnapshotCollector:
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
+        """The metrics of one snapshot, taken when Prometheus scrapes."""
         snap = self._snapshot()
         yield InfoMetricFamily(
             PREFIX,
@@ -217,6 +218,7 @@ class HttpServer:
         return port
 
     def stop(self) -> None:
+        """Shut the server down and wait for its thread; nothing if it is not started."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:

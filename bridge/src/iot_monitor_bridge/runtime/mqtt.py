@@ -14,7 +14,14 @@ Broker choice:
   so the bridge is on another broker within ``failover_after`` when one is reachable;
 * while not on the primary: every ``primary_probe_interval`` the brokers listed before
   the current one are tried; the first that accepts a connection takes over (fail-back).
-  The old broker gets a retained ``offline`` first, so availability is right on both.
+  The old broker gets a retained ``offline`` first, so availability is right on both;
+* no broker accepts: rounds over the whole list with a growing pause between them (0.5 s
+  doubling up to ``BACKOFF_MAX_S``). During a pause, a broker where nothing accepted a TCP
+  connection (refused, no route, name not resolved, time-out) is probed with a bare TCP
+  connect every ``PROBE_INTERVAL_S``; when one accepts, the broker is tried at once, so the
+  bridge is back within about ``PROBE_INTERVAL_S`` of a broker or the network returning,
+  without a full MQTT connect (TLS handshake, authentication) more often than the pause
+  allows. A broker that accepts TCP but refuses MQTT is not probed: it gets the rounds only.
 
 paho's network I/O runs on the asyncio loop itself (paho's external-loop API), not on a
 thread of its own: only the blocking connect runs in an executor thread. With one thread
@@ -26,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import errno
 import logging
+import socket
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
@@ -61,9 +70,20 @@ MQTT5_FIRST_INFLIGHT: Final = 20
 (Mosquitto's default; paho's too)."""
 
 RETRY_DELAY_S: Final = 0.5
-"""Pause between attempts on the broker that was just lost."""
+"""Pause between attempts on the broker that was just lost; the first pause between rounds."""
 BACKOFF_MAX_S: Final = 10.0
 """Longest pause between rounds over the whole broker list when none is reachable."""
+PROBE_INTERVAL_S: Final = 0.5
+"""How often, during a pause, a broker with nothing listening is probed (a TCP connect that
+is closed at once: no MQTT, no TLS, nothing the broker has to authenticate or log in)."""
+PROBE_TIMEOUT_S: Final = 1.0
+"""How long a probe may take; the next one starts on time anyway (with a lost SYN, the
+kernel would first resend it a second later)."""
+MQTT_KEEPALIVE_MAX: Final = 65_535
+"""MQTT's largest keepalive (a 16-bit field); a longer ``mqtt.keepalive`` is taken as this."""
+_NO_ROUTE: Final = frozenset(
+    {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
+)
 OFFLINE_ACK_TIMEOUT_S: Final = 3.0
 """How long a clean disconnect waits for the broker to acknowledge ``offline``."""
 
@@ -255,6 +275,33 @@ class _Session:
         await finished_within(self.closed.wait(), OFFLINE_ACK_TIMEOUT_S)
 
 
+class _Reach(enum.Enum):
+    """What the last attempt or probe found at a broker's address."""
+
+    DOWN = "nothing accepts TCP connections there"
+    UNKNOWN = "no answer in time: nothing there, or a server that does not answer"
+    LISTENING = "something accepts TCP connections (it may still refuse MQTT)"
+
+
+def _reach_after(err: Exception) -> _Reach:
+    """What a failed connect says about the broker's address."""
+    if isinstance(err, ssl.SSLError):  # an OSError, but one from a server that answered
+        return _Reach.LISTENING
+    if isinstance(err, socket.gaierror):  # the name does not resolve (DNS down with the LAN)
+        return _Reach.DOWN
+    if isinstance(err, TimeoutError):  # the TCP connect, or a TLS handshake, timed out
+        return _Reach.UNKNOWN
+    if isinstance(err, OSError) and err.errno in _NO_ROUTE:
+        return _Reach.DOWN
+    return _Reach.LISTENING  # reset, closed during CONNECT, a bad host: not a probe's business
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Take a late future's exception, so that asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _abandon(session: _Session, opening: asyncio.Future[None]) -> None:
     if not opening.cancelled():
         opening.exception()  # retrieved: it was counted by the attempt, if it mattered
@@ -281,7 +328,7 @@ class MqttLink:
         self.brokers: Sequence[BrokerConfig] = config.brokers
         self.client_id = client_id
         self.availability_topic = availability_topic
-        self.keepalive = max(1, round(config.keepalive))
+        self.keepalive = max(1, min(MQTT_KEEPALIVE_MAX, round(config.keepalive)))
         self.loop = loop or asyncio.get_running_loop()
         self.on_up: list[Callable[[BrokerStatus], None]] = []
         self.on_down: list[Callable[[], None]] = []
@@ -299,12 +346,17 @@ class MqttLink:
         self._acks: list[int] = []
         self._task: asyncio.Task[None] | None = None
         self._attempt_timeout = max(1.0, min(5.0, config.failover_after / 2))
+        self._reach: dict[int, _Reach] = {}
+        """By broker index, what its last attempt or probe found."""
+        self._probes: dict[int, asyncio.Future[None]] = {}
+        """Probes still running (a name lookup can hang): at most one per broker."""
         self.connected_event = asyncio.Event()
 
     # ----- public surface -------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
+        """Whether a broker connection is up now."""
         return self._active is not None and self._active.up
 
     @property
@@ -337,9 +389,11 @@ class MqttLink:
         return self._active.publish(topic, payload, qos, retain)
 
     async def wait_connected(self) -> None:
+        """Return once a broker connection is up (at once if one is)."""
         await self.connected_event.wait()
 
     def start(self) -> None:
+        """Connect, and keep a broker connection up (failover, fail-back) in a background task."""
         if self._task is None:
             self._task = self.loop.create_task(self._run(), name="mqtt-link")
 
@@ -367,6 +421,7 @@ class MqttLink:
     # ----- paho plumbing ---------------------------------------------------------------
 
     def new_client(self, index: int) -> mqtt.Client:
+        """For a ``_Session``: a paho client for broker ``index``, with the will, login and TLS."""
         config = self.config
         protocol = mqtt.MQTTv5 if config.mqtt5 else mqtt.MQTTv311
         client = mqtt.Client(
@@ -401,6 +456,7 @@ class MqttLink:
         return client
 
     def session_lost(self, session: _Session, reason: ReasonCode) -> None:
+        """From a ``_Session``: its connection dropped; ``on_down`` hears it if it was in use."""
         if session is not self._active:
             return
         _LOGGER.warning("Lost broker %s: %s", session.label, reason)
@@ -409,6 +465,7 @@ class MqttLink:
             listener()
 
     def acknowledged(self, session: _Session, mid: int, reason: ReasonCode) -> None:
+        """From a ``_Session``: a PUBACK, passed to ``on_published`` in one batch per loop turn."""
         if session is not self._active:
             return  # a PUBACK from a broker we have left: the reading was re-sent
         if reason.is_failure:
@@ -424,6 +481,7 @@ class MqttLink:
             self.on_published(mids)
 
     def message(self, session: _Session, topic: str, payload: bytes) -> None:
+        """From a ``_Session``: a message, handed to the handlers whose filter matches."""
         if session is not self._active:
             return
         for topic_filter, handler in list(self._subscriptions.items()):
@@ -440,8 +498,10 @@ class MqttLink:
             while True:
                 session = await self._first_reachable(order)
                 if session is None:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    session, came_back = await self._pause(backoff)
+                if session is None:
+                    # A broker that came back but refused starts the backoff over.
+                    backoff = RETRY_DELAY_S if came_back else min(backoff * 2, BACKOFF_MAX_S)
                     order = list(range(count))
                     continue
                 backoff = RETRY_DELAY_S
@@ -462,13 +522,69 @@ class MqttLink:
 
     async def _retry(self, index: int, within: float) -> _Session | None:
         """Attempts on the broker just lost, for ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
+        clock = self.loop.time
+        deadline = clock() + within
+        while clock() < deadline:
             session = await self._attempt(index)
             if session is not None:
                 return session
-            await asyncio.sleep(min(RETRY_DELAY_S, max(0.0, deadline - time.monotonic())))
+            await asyncio.sleep(min(RETRY_DELAY_S, max(0.0, deadline - clock())))
         return None
+
+    async def _pause(self, seconds: float) -> tuple[_Session | None, bool]:
+        """The pause between two rounds, cut short when a broker is reachable again.
+
+        The brokers where nothing listened are probed every ``PROBE_INTERVAL_S``; one that
+        listens again is tried at once. Returns the session if that worked, and whether a
+        broker came back (listening again) during the pause.
+        """
+        clock = self.loop.time
+        deadline = clock() + seconds
+        next_probe = clock() + PROBE_INTERVAL_S
+        came_back = False
+        while (now := clock()) < deadline:
+            watched = [
+                index
+                for index in range(len(self.brokers))
+                if self._reach.get(index) != _Reach.LISTENING
+            ]
+            if not watched:
+                await asyncio.sleep(deadline - now)
+                break
+            if now < next_probe:
+                await asyncio.sleep(min(next_probe, deadline) - now)
+                continue
+            next_probe = now + PROBE_INTERVAL_S
+            answers = await asyncio.gather(*(self._probe(index) for index in watched))
+            back = []
+            for index, listening in zip(watched, answers, strict=True):
+                if listening and self._reach.get(index) == _Reach.DOWN:
+                    back.append(index)
+                self._reach[index] = _Reach.LISTENING if listening else _Reach.DOWN
+            for index in back:  # in list order: the primary first
+                came_back = True
+                session = await self._attempt(index)
+                if session is not None:
+                    return session, True
+        return None, came_back
+
+    async def _probe(self, index: int) -> bool:
+        """Whether something at broker ``index``'s address accepts a TCP connection now."""
+        running = self._probes.get(index)
+        if running is not None and not running.done():
+            return False  # the last one still hangs (a name lookup): nothing new to learn
+        broker = self.brokers[index]
+
+        def connect() -> None:
+            with socket.create_connection((broker.host, broker.port), timeout=PROBE_TIMEOUT_S):
+                pass  # connected: closed at once
+
+        probe = self.loop.run_in_executor(None, connect)
+        probe.add_done_callback(_retrieved)  # also when this task is cancelled meanwhile
+        self._probes[index] = probe
+        if not await finished_within(asyncio.shield(probe), PROBE_TIMEOUT_S):
+            return False
+        return probe.exception() is None
 
     async def _attempt(self, index: int) -> _Session | None:
         """One connection attempt, up to CONNACK; the session if the broker accepted it."""
@@ -482,6 +598,7 @@ class MqttLink:
             # The blocking connect cannot be interrupted: if this task is cancelled, the
             # session is abandoned when the connect returns (see ``finally``).
             await asyncio.shield(opening)
+            self._reach[index] = _Reach.LISTENING  # TCP (and TLS) connected, CONNECT sent
             session.attach()
             if not await finished_within(session.connack, self._attempt_timeout):
                 self.faults.fault(f"connect {label}", "no CONNACK in time")
@@ -495,6 +612,7 @@ class MqttLink:
         except (OSError, ValueError) as err:  # refused, unreachable, TLS failure, bad host
             # (ConnectionError, an OSError, also when the socket closed before ``attach``)
             self.faults.fault(f"connect {label}", str(err) or type(err).__name__)
+            self._reach[index] = _reach_after(err)
             return None
         finally:
             if not connected:

@@ -1,19 +1,24 @@
-"""From driver readings to MQTT: spool first, publish at QoS 1, forget only on PUBACK.
+"""From driver readings to MQTT: two views of one reading.
 
-Every reading is appended to the spool (which gives it its ``seq``) before anything else,
-then published at once if the link is up, nothing older is waiting and the in-flight
-window has room. A PUBACK removes it from the spool. What could not be sent at once (no
-broker, a full window, an older backlog) stays in the spool and is drained oldest first,
-in batches, through the same window, while new readings keep entering the spool behind
-it. So on one connection new readings go out in ``seq`` order; the only repeats are the
-current states described next, readings in flight when a connection dropped, and after a
-broker was lost, what it acknowledged in its last second (``REPLAY_S``): a broker that
-crashes right after a PUBACK may not have passed the reading on to anyone.
+**The stream** carries every reading. Each is appended to the spool (which gives it its
+``seq``) before anything else, then sent on the stream topic, in batches of up to
+``STREAM_BATCH`` readings per message at QoS 1: readings accepted in the same turn of the
+loop share a message. A PUBACK removes a whole batch from the spool. What could not be sent
+at once (no broker, a full window, an older backlog) stays in the spool and is drained oldest
+first through the same window, while new readings keep entering the spool behind it. So on
+one connection the stream is in ``seq`` order; the only repeats are readings in flight when a
+connection dropped and, after a broker was lost, what it acknowledged in its last second
+(``REPLAY_S``): a broker that crashes right after a PUBACK may not have passed them on.
+
+**The state topics** carry, per sensor, only the newest value, through the sensor's
+``StateGate`` (throttle, delta, heartbeat; ``iot_monitor_bridge.states``). Only live readings
+go there, never the spool's backlog, and every state publish sends the newest reading the
+bridge has at that moment, so a state topic never goes back to an older value.
 
 On every (re)connect, and when Home Assistant announces itself on ``homeassistant/status``,
 the publisher (re)sends what Home Assistant needs to rebuild its view: the bridge
 description, device discovery (and empty configs for devices that left the config), and
-the newest delivered reading of every sensor and output (states are not retained).
+the newest reading of every sensor and output (states are not retained).
 
 Everything here runs on the asyncio loop thread, the only thread that touches the spool;
 ``emit`` may be called from any thread.
@@ -31,23 +36,24 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from iot_monitor_bridge.drivers.base import FaultLog, OutputDriver, now_ms
-from iot_monitor_bridge.model import DeviceSpec, Reading
-from iot_monitor_bridge.protocol.discovery import (
-    BridgeInfo,
-    description,
-    device_discovery,
-    object_id,
-)
-from iot_monitor_bridge.protocol.payloads import encode_reading
+from iot_monitor_bridge.contract.description import SensorKind, encode_description
+from iot_monitor_bridge.contract.faults import FaultLog
+from iot_monitor_bridge.contract.ids import object_id
+from iot_monitor_bridge.contract.readings import Reading, encode_state, encode_stream
+from iot_monitor_bridge.drivers.base import OutputDriver, now_ms
+from iot_monitor_bridge.model import DeviceSpec
+from iot_monitor_bridge.protocol.discovery import BridgeInfo, description, device_discovery
 from iot_monitor_bridge.runtime.mqtt import MAX_INFLIGHT, MqttLink, finished_within
 from iot_monitor_bridge.runtime.spool import Spool
 from iot_monitor_bridge.runtime.status import BrokerStatus
+from iot_monitor_bridge.states import StateFilter, StateGate
 
 _LOGGER = logging.getLogger(__name__)
 
-DRAIN_BATCH: Final = 500
+DRAIN_BATCH: Final = 2000
 """Readings read from the spool per backlog query."""
+STREAM_BATCH: Final = 200
+"""Readings per stream message at most (about 10 KB of JSON)."""
 STATES_DELAY_S: Final = 1.0
 """Pause between discovery and the current states: Home Assistant subscribes an entity's
 state topic only once it has processed the discovery message, and states are not retained."""
@@ -78,6 +84,7 @@ class LoopHop:
         self._pending: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
 
     def post(self, func: Callable[..., None], *args: Any) -> None:
+        """Run ``func(*args)`` on the loop, after the calls posted before it."""
         with self._lock:
             self._pending.append((func, args))
             if len(self._pending) > 1:
@@ -111,12 +118,15 @@ class Publisher:
         info: BridgeInfo,
         devices: list[DeviceSpec],
         outputs: Mapping[tuple[str, str], OutputDriver],
+        state_filters: Mapping[tuple[str, str], StateFilter] | None = None,
         states_delay_s: float = STATES_DELAY_S,
     ) -> None:
+        """Wire into ``link``; ``state_filters`` are per sensor, the rest take the defaults."""
         self._link = link
         self._spool = spool
         self._info = info
         self._topics = info.topics
+        self._stream_topic = info.topics.stream
         self._devices = devices
         self._outputs = dict(outputs)
         self._states_delay_s = states_delay_s
@@ -126,11 +136,17 @@ class Publisher:
         self.faults = FaultLog(_LOGGER, "publisher")
         self.readings_total = 0
         self.published_total = 0
+        self.states_total = 0
+        self._gates = self._make_gates(state_filters or {})
         self._state_topics: dict[tuple[str, str], str] = {}
-        self._delivered: dict[tuple[str, str], Reading] = {}
-        """The newest acknowledged reading of every sensor and output: its current state."""
-        self._inflight: dict[int, Reading] = {}
-        """Message id -> reading sent on the current connection, awaiting PUBACK."""
+        self._state_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._state_inflight: set[int] = set()
+        """Message ids of state publishes awaiting PUBACK: they take room in the window."""
+        self._inflight: dict[int, list[Reading]] = {}
+        """Message id -> stream batch sent on the current connection, awaiting PUBACK."""
+        self._fresh: list[Reading] = []
+        """New readings to send in the next stream message while caught up."""
+        self._flush_scheduled = False
         self._acknowledged: deque[tuple[float, Reading]] = deque(maxlen=REPLAY_MAX)
         """(loop time, reading) of the newest PUBACKs on the current connection."""
         self._replay: dict[int, Reading] = {}
@@ -153,9 +169,22 @@ class Publisher:
         link.subscribe(self._topics.ha_status, self._ha_status)
         link.subscribe(self._topics.output_set_wildcard, self._output_command)
 
+    def _make_gates(
+        self, filters: Mapping[tuple[str, str], StateFilter]
+    ) -> dict[tuple[str, str], StateGate]:
+        kinds: dict[tuple[str, str], SensorKind | None] = {}
+        for device in self._devices:
+            kinds.update(((device.id, s.id), s.kind) for s in device.sensors)
+            kinds.update(((device.id, o.id), None) for o in device.outputs)
+        return {
+            key: StateGate(filters.get(key, StateFilter()).resolved(kind))
+            for key, kind in kinds.items()
+        }
+
     # ----- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start draining and committing on the loop (call from the loop thread)."""
         self._loop_thread = threading.get_ident()
         self._tasks = [
             self._loop.create_task(self._drain_forever(), name="publisher-drain"),
@@ -170,6 +199,9 @@ class Publisher:
         """Stop the background tasks; the spool is left to its owner to commit and close."""
         if self._states_timer is not None:
             self._states_timer.cancel()
+        for timer in self._state_timers.values():
+            timer.cancel()
+        self._state_timers.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,46 +223,55 @@ class Publisher:
             self.faults.fault("unencodable" if _finite(reading) else "non_finite", str(err))
             return
         self.readings_total += 1
-        if self._caught_up and len(self._inflight) < self._window and self._send(stored):
-            self._cursor = stored.seq
-        elif self._caught_up:  # it waits in the spool; the drain sends it in turn
-            self._caught_up = False
-            self._wake.set()
+        if self._caught_up:
+            self._fresh.append(stored)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+        self._offer_state(stored)
         self._commit_if_due()
 
-    # ----- publishing -----------------------------------------------------------------------
+    # ----- the stream -------------------------------------------------------------------
 
-    def _state_topic(self, reading: Reading) -> str:
-        key = (reading.device_id, reading.sensor_id)
-        topic = self._state_topics.get(key)
-        if topic is None:
-            topic = self._state_topics[key] = self._topics.state(*key)
-        return topic
+    def _room(self) -> int:
+        return self._window - len(self._inflight) - len(self._state_inflight)
 
-    def _send(self, reading: Reading) -> bool:
-        mid = self._link.publish(self._state_topic(reading), encode_reading(reading), qos=1)
+    def _flush(self) -> None:
+        """Send the readings accepted in this turn of the loop, as few messages as fit."""
+        self._flush_scheduled = False
+        fresh, self._fresh = self._fresh, []
+        if not self._caught_up:
+            return  # the drain sends them from the spool, in turn
+        for start in range(0, len(fresh), STREAM_BATCH):
+            batch = fresh[start : start + STREAM_BATCH]
+            if self._room() <= 0 or not self._send(batch):
+                self._caught_up = False  # the rest waits in the spool; the drain sends it
+                self._wake.set()
+                return
+            self._cursor = batch[-1].seq
+
+    def _send(self, batch: list[Reading]) -> bool:
+        mid = self._link.publish(self._stream_topic, encode_stream(batch), qos=1)
         if mid is None:
             return False
-        self._inflight[mid] = reading
+        self._inflight[mid] = batch
         self._idle.clear()
         return True
 
     def _published(self, mids: list[int]) -> None:
         seqs: list[int] = []
-        delivered = self._delivered
         now = self._loop.time()
         for mid in mids:
-            reading = self._inflight.pop(mid, None)
-            if reading is not None:
-                self._acknowledged.append((now, reading))
-                if self._replay.pop(reading.seq, None) is None:  # a copy is not news
-                    seqs.append(reading.seq)
-                key = (reading.device_id, reading.sensor_id)
-                current = delivered.get(key)
-                if current is None or current.seq < reading.seq:
-                    delivered[key] = reading
+            batch = self._inflight.pop(mid, None)
+            if batch is not None:
+                for reading in batch:
+                    self._acknowledged.append((now, reading))
+                    if self._replay.pop(reading.seq, None) is None:  # a copy is not news
+                        seqs.append(reading.seq)
             elif mid in self._removals:
                 self._removal_acknowledged(self._removals.pop(mid))
+            else:
+                self._state_inflight.discard(mid)
         if seqs:
             self._spool.ack(seqs)
             self.published_total += len(seqs)
@@ -252,15 +293,17 @@ class Publisher:
         PUBACKs and new backlog wake it again.
         """
         while self._connected and not self._caught_up:
-            room = self._window - len(self._inflight)
+            room = self._room()
             if room <= 0:
                 return
-            batch = self._spool.pending(min(room, DRAIN_BATCH), after_seq=self._cursor)
-            for reading in batch:
-                if not self._send(reading):
+            wanted = min(room * STREAM_BATCH, DRAIN_BATCH)
+            pending = self._spool.pending(wanted, after_seq=self._cursor)
+            for start in range(0, len(pending), STREAM_BATCH):
+                batch = pending[start : start + STREAM_BATCH]
+                if not self._send(batch):
                     return  # the connection went away under us
-                self._cursor = reading.seq
-            if len(batch) < min(room, DRAIN_BATCH):
+                self._cursor = batch[-1].seq
+            if len(pending) < wanted:
                 self._caught_up = True
 
     async def _commit_forever(self) -> None:
@@ -272,6 +315,62 @@ class Publisher:
         if self._spool.commit_due():
             self._spool.commit()
 
+    # ----- the state topics -----------------------------------------------------------
+
+    def _offer_state(self, reading: Reading) -> None:
+        key = (reading.device_id, reading.sensor_id)
+        gate = self._gates.get(key)
+        if gate is None:  # a sensor no spec announced: publish it unfiltered
+            gate = self._gates[key] = StateGate(StateFilter(throttle=0.0))
+        if gate.offer(reading):
+            self._state_due(key)
+
+    def _state_due(self, key: tuple[str, str]) -> None:
+        """Publish the newest reading of ``key`` if it is due, else time it for when it is."""
+        gate = self._gates[key]
+        due = gate.due()
+        now = self._loop.time()
+        if due is not None and due <= now:
+            # Without a broker nothing is timed: the next connection sends the newest state.
+            due = gate.due() if self._publish_state(key, gate, now) else None
+        timer = self._state_timers.get(key)
+        if timer is not None and timer.when() == due:
+            return  # already timed (a throttled sensor's readings all wait for the same end)
+        if timer is not None:
+            self._state_timers.pop(key).cancel()
+        if due is not None:
+            self._state_timers[key] = self._loop.call_at(due, self._state_timer_fired, key)
+
+    def _state_timer_fired(self, key: tuple[str, str]) -> None:
+        del self._state_timers[key]
+        self._state_due(key)
+
+    def _publish_state(self, key: tuple[str, str], gate: StateGate, now: float) -> bool:
+        reading = gate.latest
+        if reading is None or not self._connected:
+            return False
+        topic = self._state_topics.get(key)
+        if topic is None:
+            topic = self._state_topics[key] = self._topics.state(*key)
+        mid = self._link.publish(topic, encode_state(reading), qos=1)
+        if mid is None:
+            return False
+        self._state_inflight.add(mid)
+        gate.mark_published(now)
+        self.states_total += 1
+        return True
+
+    def _publish_current_states(self) -> None:
+        """The newest reading of every sensor and output again, whatever the filters say."""
+        self._states_timer = None
+        now = self._loop.time()
+        for key, gate in self._gates.items():
+            if gate.latest is None:
+                continue
+            if not self._publish_state(key, gate, now):
+                return  # the connection went away: the next one publishes them again
+            self._state_due(key)
+
     # ----- connection events -------------------------------------------------------------
 
     def _link_up(self, broker: BrokerStatus) -> None:
@@ -281,8 +380,9 @@ class Publisher:
         self._publish_description()
         self._publish_discovery()
         self._remove_departed_devices()
-        for reading in sorted(self._replay.values(), key=lambda r: r.seq):
-            if not self._send(reading):
+        replay = sorted(self._replay.values(), key=lambda r: r.seq)
+        for start in range(0, len(replay), STREAM_BATCH):
+            if not self._send(replay[start : start + STREAM_BATCH]):
                 break
         self._schedule_states(self._states_delay_s)
         self._wake.set()
@@ -299,18 +399,20 @@ class Publisher:
         """Forget the previous connection: unacknowledged readings are re-sent from the spool."""
         self._connected = connected
         self._inflight.clear()
+        self._state_inflight.clear()
+        self._fresh.clear()
         self._acknowledged.clear()
         self._removals.clear()
         self._idle.set()
         self._cursor = -1
         self._caught_up = False
 
-    def _retained(self, topic: str, payload: str) -> int | None:
+    def _retained(self, topic: str, payload: bytes | str) -> int | None:
         return self._link.publish(topic, payload, qos=1, retain=True)
 
     def _publish_description(self) -> None:
-        payload = description(self._info, self._devices)
-        self._retained(self._topics.description, json.dumps(payload, separators=(",", ":")))
+        payload = encode_description(description(self._info, self._devices))
+        self._retained(self._topics.description, payload)
 
     def _publish_discovery(self) -> None:
         for device in self._devices:
@@ -357,13 +459,6 @@ class Publisher:
         if self._states_timer is not None:
             self._states_timer.cancel()
         self._states_timer = self._loop.call_later(delay_s, self._publish_current_states)
-
-    def _publish_current_states(self) -> None:
-        """The newest delivered reading of every sensor and output again, seq and ts kept."""
-        self._states_timer = None
-        for reading in list(self._delivered.values()):
-            if self._link.publish(self._state_topic(reading), encode_reading(reading)) is None:
-                return  # the connection went away: the next one publishes them again
 
     # ----- messages in -------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ fails to open it, and WAL needs no ``-shm`` file (one file fewer written to the 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sqlite3
@@ -26,9 +25,9 @@ from typing import Any, Final
 import msgspec
 
 from iot_monitor_bridge.config import Seconds, SpoolConfig
+from iot_monitor_bridge.contract.readings import loads_strict
 from iot_monitor_bridge.drivers.base import FaultLog
 from iot_monitor_bridge.model import Reading
-from iot_monitor_bridge.protocol.payloads import loads_strict
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -201,7 +200,7 @@ class Spool:
         self._depth += 1
         self._uncommitted += 1
         self._changed()
-        return dataclasses.replace(reading, seq=seq)
+        return msgspec.structs.replace(reading, seq=seq)
 
     def _reserve_seqs(self) -> None:
         """Make the new high-water mark durable before any seq below it is handed out.
@@ -345,6 +344,7 @@ class Spool:
         return max(0.0, self._clock() - ts_ms / 1000)
 
     def get_meta(self, key: str) -> str | None:
+        """The value ``set_meta`` stored under ``key``; ``None`` if there is none."""
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class BrokerStatus:
+    """A configured broker and whether the bridge is connected to it."""
+
     host: str
     port: int
     connected: bool
@@ -16,6 +18,8 @@ class BrokerStatus:
 
 @dataclass(frozen=True, slots=True)
 class BridgeSnapshot:
+    """What ``/health``, ``/metrics`` and the bridge's diagnostic sensors report, at once."""
+
     bridge_id: str
     version: str
     uptime_s: float
@@ -37,4 +41,5 @@ class BridgeSnapshot:
 
     @property
     def healthy(self) -> bool:
+        """Connected to a broker: ``/health`` answers 200 ``ok``, else 503 ``degraded``."""
         return self.broker is not None and self.broker.connected

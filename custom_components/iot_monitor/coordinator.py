@@ -1,19 +1,16 @@
-"""The runtime of one configured bridge: its MQTT subscriptions, windows and throttled writes.
+"""The coordinator of one configured bridge: its MQTT subscriptions, windows and repairs.
 
-One ``BridgeRuntime`` per config entry, in ``entry.runtime_data``. It reads the bridge's
-retained description, availability and readings; keeps one event-time window per numeric
-sensor; tells the platforms about sensors the bridge announces and removes the entities of
-sensors it no longer has; raises a repair issue while the bridge stays offline.
+One ``BridgeCoordinator`` per config entry, in ``entry.runtime_data``. It reads the bridge's
+retained description and availability and its stream of readings (every reading, in ``seq``
+order, replays included; docs/mqtt.md); keeps one ``SensorTrack`` per numeric sensor; tells
+the platforms about sensors the bridge announces and removes the entities of sensors it no
+longer has; raises a repair issue while the bridge stays offline or speaks another contract.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
@@ -41,26 +38,26 @@ from .const import (
     OFFLINE_REPAIR_AFTER,
     SUBSCRIBE_QOS,
 )
-from .description import (
-    BRIDGE_DEVICE_ID,
+from .contract import CONTRACT_VERSION
+from .contract.description import (
     BridgeDescription,
-    DeviceDescription,
-    InvalidDescription,
-    SensorDescription,
-    parse_description,
+    ContractMismatchError,
+    InvalidDescriptionError,
+    decode_description,
 )
-from .readings import broker_text, numeric_value, parse_reading, state_topic_ids
-from .statistics import Outcome, SensorWindow, WindowKind, WindowResult
+from .contract.faults import FaultLog
+from .contract.ids import BRIDGE_DEVICE_ID, device_identifier
+from .contract.readings import InvalidPayloadError, decode_stream, numeric_value
+from .contract.topics import Topics
+from .statistics import WindowKind
+from .tracking import Listeners, SensorTrack, StatisticsWriter, WindowSettings
 
-type IotMonitorConfigEntry = ConfigEntry[BridgeRuntime]
+type IotMonitorConfigEntry = ConfigEntry[BridgeCoordinator]
 type SensorKey = tuple[str, str]
-"""``(device_id, sensor_id)`` as in the bridge's state topics."""
+"""``(device_id, sensor_id)`` as in the bridge's stream."""
 
 MQTT_DOMAIN: Final = mqtt.DOMAIN
-BROKER_SENSOR_ID: Final = "broker"
-"""The bridge device's sensor that reports the broker in use."""
 CONNECTIVITY_KEY: Final = "connectivity"
-FAULT_LOG_QUIET_S: Final = 60.0
 
 
 def statistic_unique_id(bridge_id: str, device_id: str, sensor_id: str, statistic: str) -> str:
@@ -69,12 +66,13 @@ def statistic_unique_id(bridge_id: str, device_id: str, sensor_id: str, statisti
 
 
 def bridge_unique_id(bridge_id: str, key: str) -> str:
+    """Return the unique id of an entity of the bridge itself, such as its connectivity."""
     return f"{bridge_id}/{key}"
 
 
 @callback
 def async_mqtt_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
-    """The device Home Assistant's MQTT discovery created for ``("mqtt", identifier)``.
+    """Return the device Home Assistant's MQTT discovery created for ``("mqtt", identifier)``.
 
     Devices belong to a single config entry: the statistics link their entities to the
     MQTT integration's device instead of registering a device of their own.
@@ -92,151 +90,22 @@ def _device_created(data: dr.EventDeviceRegistryUpdatedData) -> bool:
     return data["action"] == "create"
 
 
-class FaultLog:
-    """Counts bad input by kind and logs it once per burst, so a noisy bridge can't flood logs.
-
-    The bridge's drivers have the same (``iot_monitor_bridge.drivers.base.FaultLog``), but the
-    integration is installed without the bridge package.
-    """
-
-    def __init__(self, source: str) -> None:
-        self.counts: Counter[str] = Counter()
-        self._source = source
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: Counter[str] = Counter()
-
-    def fault(self, kind: str, detail: str) -> None:
-        self.counts[kind] += 1
-        now = time.monotonic()
-        last = self._last_logged.get(kind)
-        if last is not None and now - last < FAULT_LOG_QUIET_S:
-            self._suppressed[kind] += 1
-            return
-        more = self._suppressed.pop(kind, 0)
-        suffix = f" ({more} more since the last report)" if more else ""
-        LOGGER.warning("%s: %s: %s%s", self._source, kind, detail, suffix)
-        self._last_logged[kind] = now
-
-
-class Listeners:
-    """Callbacks to run after each update, such as the entities' state writes."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[CALLBACK_TYPE] = []
-
-    @callback
-    def add(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``listener`` on each ``notify``; returns the remover."""
-        self._callbacks.append(listener)
-        return lambda: self._callbacks.remove(listener)
-
-    @callback
-    def notify(self) -> None:
-        for listener in self._callbacks:
-            listener()
-
-
-class Throttle:
-    """Runs an action at most once per interval; a request inside the interval runs at its end.
-
-    The trailing run means the last value of a burst is always written.
-    """
-
-    def __init__(self, hass: HomeAssistant, interval: float, action: Callable[[], None]) -> None:
-        self._hass = hass
-        self._interval = interval
-        self._action = action
-        self._job = HassJob(
-            self._async_cooldown_over, "iot_monitor throttle", cancel_on_shutdown=True
-        )
-        self._cooldown: CALLBACK_TYPE | None = None
-        self._pending = False
-
-    @callback
-    def async_request(self) -> None:
-        if self._cooldown is not None:
-            self._pending = True
-            return
-        self._async_run()
-
-    @callback
-    def _async_run(self) -> None:
-        self._pending = False
-        self._action()
-        self._cooldown = async_call_later(self._hass, self._interval, self._job)
-
-    @callback
-    def _async_cooldown_over(self, _now: datetime) -> None:
-        self._cooldown = None
-        if self._pending:
-            self._async_run()
-
-    @callback
-    def async_cancel(self) -> None:
-        if self._cooldown is not None:
-            self._cooldown()
-            self._cooldown = None
-        self._pending = False
-
-
-class SensorTrack:
-    """One numeric sensor of the bridge: its window, latest result and the entities showing it."""
-
-    def __init__(
-        self,
-        runtime: BridgeRuntime,
-        device: DeviceDescription,
-        sensor: SensorDescription,
-    ) -> None:
-        self.device_id = device.id
-        self.identifier = device.identifier
-        self.sensor = sensor
-        self.window = SensorWindow(runtime.window_kind, runtime.window_length, runtime.lateness)
-        self.result: WindowResult | None = None
-        self.listeners = Listeners()
-        """Told after each (throttled) update of ``result``."""
-        self._throttle = Throttle(runtime.hass, runtime.throttle, self._async_publish)
-
-    def describes(self, device: DeviceDescription, sensor: SensorDescription) -> bool:
-        """Whether the entities made for this track still fit the described sensor."""
-        return (device.identifier, sensor) == (self.identifier, self.sensor)
-
-    @callback
-    def async_add(self, ts_ms: int, seq: int, value: float) -> None:
-        if self.window.add(ts_ms, seq, value) is Outcome.ACCEPTED:
-            self._throttle.async_request()
-
-    @callback
-    def _async_publish(self) -> None:
-        self.result = self.window.result()
-        self.listeners.notify()
-
-    @callback
-    def async_shutdown(self) -> None:
-        self._throttle.async_cancel()
-
-    def diagnostics(self) -> dict[str, Any]:
-        return {
-            "accepted": self.window.accepted,
-            "late": self.window.late,
-            "duplicates": self.window.duplicates,
-            "result": None if self.result is None else asdict(self.result),
-        }
-
-
-class BridgeRuntime:
+class BridgeCoordinator:
     """Everything one configured bridge needs while its config entry is loaded."""
 
     def __init__(self, hass: HomeAssistant, entry: IotMonitorConfigEntry) -> None:
+        """Read the entry's settings; ``async_start`` subscribes."""
         self.hass = hass
         self.entry = entry
         self.bridge_id: str = entry.data[CONF_BRIDGE_ID]
-        self.base_topic = f"{entry.data[CONF_TOPIC_ROOT]}/{self.bridge_id}"
+        self.topics = Topics(entry.data[CONF_TOPIC_ROOT], self.bridge_id)
         options = {**DEFAULT_OPTIONS, **entry.options}
-        self.window_kind = WindowKind(options[CONF_WINDOW_KIND])
-        self.window_length = float(options[CONF_WINDOW_LENGTH])
-        self.lateness = float(options[CONF_LATENESS])
-        self.throttle = float(options[CONF_THROTTLE])
+        self.settings = WindowSettings(
+            kind=WindowKind(options[CONF_WINDOW_KIND]),
+            length=float(options[CONF_WINDOW_LENGTH]),
+            lateness=float(options[CONF_LATENESS]),
+            throttle=float(options[CONF_THROTTLE]),
+        )
         selected = set(options[CONF_STATISTICS])
         self.statistics = tuple(stat for stat in ALL_STATISTICS if stat in selected)
         self.signal_sensors_added: SignalType[list[SensorTrack]] = SignalType(
@@ -244,12 +113,13 @@ class BridgeRuntime:
         )
         self.description: BridgeDescription | None = None
         self.tracks: dict[SensorKey, SensorTrack] = {}
+        self.writer = StatisticsWriter(hass, self.settings.throttle)
         self.online: bool | None = None
-        self.broker: str | None = None
         self.last_seen: datetime | None = None
-        self.faults = FaultLog(f"bridge {self.bridge_id}")
+        self.readings_received = 0
+        self.faults = FaultLog(LOGGER, f"bridge {self.bridge_id}")
         self.listeners = Listeners()
-        """Told when availability, MQTT's connection or the broker in use changes."""
+        """Told when availability or MQTT's connection changes."""
         # Read and followed in one go, so no change of MQTT's connection is missed.
         self.mqtt_connected = mqtt.is_connected(hass)
         self._unsubscribers: list[CALLBACK_TYPE] = [
@@ -258,17 +128,19 @@ class BridgeRuntime:
         self._offline_timer: CALLBACK_TYPE | None = None
 
     @property
-    def issue_id(self) -> str:
+    def offline_issue_id(self) -> str:
+        """Return the id of the repair issue raised while the bridge stays offline."""
         return f"bridge_offline_{self.bridge_id}"
 
     @property
+    def contract_issue_id(self) -> str:
+        """Return the id of the repair issue raised while the bridge speaks another contract."""
+        return f"contract_mismatch_{self.bridge_id}"
+
+    @property
     def bridge_identifier(self) -> str:
-        """The bridge device's identifier: from the description, else the documented default."""
-        if self.description is not None:
-            for device in self.description.devices:
-                if device.is_bridge:
-                    return device.identifier
-        return f"iot_monitor/{self.bridge_id}"
+        """Return the bridge device's Home Assistant identifier."""
+        return device_identifier(self.bridge_id, BRIDGE_DEVICE_ID)
 
     async def async_start(self) -> None:
         """Subscribe to the bridge; retained description and availability arrive at once."""
@@ -280,14 +152,14 @@ class BridgeRuntime:
             )
         )
         self._async_update_offline_timer()
-        for suffix, handler in (
-            ("description", self._async_description_received),
-            ("availability", self._async_availability_received),
-            ("+/+/state", self._async_state_received),
+        for topic, handler, encoding in (
+            (self.topics.description, self._async_description_received, None),
+            (self.topics.availability, self._async_availability_received, "utf-8"),
+            (self.topics.stream, self._async_stream_received, None),
         ):
             self._unsubscribers.append(
                 await mqtt.async_subscribe(
-                    self.hass, f"{self.base_topic}/{suffix}", handler, SUBSCRIBE_QOS
+                    self.hass, topic, handler, SUBSCRIBE_QOS, encoding=encoding
                 )
             )
 
@@ -302,13 +174,13 @@ class BridgeRuntime:
 
     @callback
     def async_stop(self) -> None:
-        """Undo ``async_start``: unsubscribe, cancel timers, withdraw the repair issue."""
+        """Undo ``async_start``: unsubscribe, cancel timers, withdraw the repair issues."""
         while self._unsubscribers:
             self._unsubscribers.pop()()
-        for track in self.tracks.values():
-            track.async_shutdown()
+        self.writer.async_cancel()
         self._async_cancel_offline_timer()
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        ir.async_delete_issue(self.hass, DOMAIN, self.offline_issue_id)
+        ir.async_delete_issue(self.hass, DOMAIN, self.contract_issue_id)
 
     @callback
     def _async_mqtt_connection_changed(self, connected: bool) -> None:
@@ -324,16 +196,40 @@ class BridgeRuntime:
 
     @callback
     def _async_description_received(self, msg: mqtt.ReceiveMessage) -> None:
+        if not msg.payload:
+            return  # the retained description was withdrawn
         try:
-            description = parse_description(cast("str", msg.payload))  # subscribed as UTF-8
-        except InvalidDescription as err:
+            description = decode_description(msg.payload)
+        except ContractMismatchError as err:
+            self._async_contract_mismatch(err)
+            return
+        except InvalidDescriptionError as err:
             self.faults.fault("invalid_description", str(err))
             return
         if description.id != self.bridge_id:
             self.faults.fault("foreign_description", f"{msg.topic} describes {description.id}")
             return
+        ir.async_delete_issue(self.hass, DOMAIN, self.contract_issue_id)
         self._async_seen()
         self._async_apply_description(description)
+
+    @callback
+    def _async_contract_mismatch(self, err: ContractMismatchError) -> None:
+        """Say which side to update instead of failing silently."""
+        self.faults.fault("contract_mismatch", str(err))
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.contract_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"update_{err.update}",
+            translation_placeholders={
+                "name": self.entry.title,
+                "bridge_contract": str(err.found if err.found is not None else 1),
+                "integration_contract": str(CONTRACT_VERSION),
+            },
+        )
 
     @callback
     def _async_apply_description(self, description: BridgeDescription) -> None:
@@ -351,9 +247,9 @@ class BridgeRuntime:
                 return
         self.description = description
         for key in self.tracks.keys() - numeric.keys():
-            self.tracks.pop(key).async_shutdown()
+            self.writer.async_forget(self.tracks.pop(key))
         added = [
-            SensorTrack(self, device, sensor)
+            SensorTrack(self.settings, device, sensor)
             for key, (device, sensor) in numeric.items()
             if key not in self.tracks
         ]
@@ -364,11 +260,9 @@ class BridgeRuntime:
         self._async_link_devices()
 
     def _expected_entities(self) -> dict[str, str]:
-        """Unique id -> device identifier of every entity this bridge should have now."""
-        bridge = self.bridge_identifier
+        """Return unique id -> device identifier of every entity this bridge should have now."""
         expected = {
-            bridge_unique_id(self.bridge_id, CONNECTIVITY_KEY): bridge,
-            bridge_unique_id(self.bridge_id, BROKER_SENSOR_ID): bridge,
+            bridge_unique_id(self.bridge_id, CONNECTIVITY_KEY): self.bridge_identifier,
         }
         for (device_id, sensor_id), track in self.tracks.items():
             for statistic in self.statistics:
@@ -418,7 +312,7 @@ class BridgeRuntime:
             return
         if online:
             self._async_seen()
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+            ir.async_delete_issue(self.hass, DOMAIN, self.offline_issue_id)
         changed = online != self.online
         if changed and not online:
             LOGGER.info("Bridge %s is offline", self.bridge_id)
@@ -459,7 +353,7 @@ class BridgeRuntime:
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            self.issue_id,
+            self.offline_issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key="bridge_offline",
@@ -469,56 +363,52 @@ class BridgeRuntime:
     # Readings
 
     @callback
-    def _async_state_received(self, msg: mqtt.ReceiveMessage) -> None:
-        key = state_topic_ids(self.base_topic, msg.topic)
-        if key is None:
+    def _async_stream_received(self, msg: mqtt.ReceiveMessage) -> None:
+        """Add every numeric reading of a stream message to its sensor's window."""
+        try:
+            readings = decode_stream(msg.payload)
+        except InvalidPayloadError as err:
+            self.faults.fault("invalid_stream", str(err)[:160])
             return
         self._async_seen()
-        track = self.tracks.get(key)
-        if track is None and key != (BRIDGE_DEVICE_ID, BROKER_SENSOR_ID):
-            return  # a raw sensor without statistics (text, enum, binary, location)
-        reading = parse_reading(msg.payload)
-        if reading is None:
-            self.faults.fault("invalid_reading", f"{msg.topic}: {msg.payload!r}"[:160])
-            return
-        if track is None:
-            self._async_broker_received(reading.value)
-            return
-        if (value := numeric_value(reading.value)) is None:
-            self.faults.fault("non_numeric", f"{msg.topic}: {reading.value!r}"[:160])
-            return
-        track.async_add(reading.ts_ms, reading.seq, value)
-
-    @callback
-    def _async_broker_received(self, value: Any) -> None:
-        if (broker := broker_text(value)) is None:
-            self.faults.fault("invalid_broker", f"{value!r}"[:80])
-            return
-        if broker != self.broker:
-            self.broker = broker
-            self.listeners.notify()
+        self.readings_received += len(readings)
+        tracks = self.tracks
+        changed = self.writer.async_changed
+        for reading in readings:
+            track = tracks.get((reading.device_id, reading.sensor_id))
+            if track is None:
+                continue  # a sensor without statistics (text, enum, binary, location)
+            if (value := numeric_value(reading.value)) is None:
+                self.faults.fault(
+                    "non_numeric",
+                    f"{reading.device_id}/{reading.sensor_id}: {reading.value!r}"[:160],
+                )
+                continue
+            if track.add(reading.ts_ms, reading.seq, value):
+                changed(track)
 
     def diagnostics(self) -> dict[str, Any]:
-        """What the diagnostics download shows about this bridge."""
+        """Return what the diagnostics download shows about this bridge."""
         description = self.description
         return {
             "bridge_id": self.bridge_id,
-            "base_topic": self.base_topic,
+            "base_topic": self.topics.base,
             "window": {
-                "kind": self.window_kind.value,
-                "length_s": self.window_length,
-                "lateness_s": self.lateness,
-                "throttle_s": self.throttle,
+                "kind": self.settings.kind.value,
+                "length_s": self.settings.length,
+                "lateness_s": self.settings.lateness,
+                "throttle_s": self.settings.throttle,
                 "statistics": list(self.statistics),
             },
             "online": self.online,
             "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
-            "broker": self.broker,
+            "readings_received": self.readings_received,
             "description": None
             if description is None
             else {
                 "name": description.name,
                 "version": description.version,
+                "contract": description.contract,
                 "device_count": description.device_count,
                 "devices": {
                     device.id: [sensor.id for sensor in device.sensors]

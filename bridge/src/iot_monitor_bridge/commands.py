@@ -25,8 +25,8 @@ from typing import Any, Final, TypeAlias
 import msgspec
 
 from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, ConfigError, validate
-from iot_monitor_bridge.drivers.base import FaultLog
-from iot_monitor_bridge.protocol.payloads import loads_strict
+from iot_monitor_bridge.contract.faults import FaultLog
+from iot_monitor_bridge.contract.readings import loads_strict
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def _sensor_interval(device_id: str, sensor_id: str) -> SettingPath:
 
 
 class ErrorCode(StrEnum):
+    """``error.code`` of a refused or failed command; docs/mqtt.md says when each is used."""
+
     BAD_JSON = "bad_json"
     UNKNOWN_COMMAND = "unknown_command"
     INVALID = "invalid"
@@ -66,6 +68,8 @@ class ErrorCode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DriveOutput:
+    """Switch a configured output on or off (``set_output``)."""
+
     device_id: str
     output_id: str
     on: bool
@@ -82,11 +86,15 @@ class SetSensorInterval:
 
 @dataclass(frozen=True, slots=True)
 class SetHealthInterval:
+    """The health sensors' sampling interval (``health.interval``)."""
+
     seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class SetCommitInterval:
+    """The spool's longest wait before a commit (``spool.commit_interval``)."""
+
     seconds: float
 
 
@@ -113,10 +121,12 @@ class CommandOutcome:
 
 
 def result_payload(command_id: str | None, result: Any) -> bytes:
+    """The result of a command that succeeded: ``ok`` true and the command's ``result``."""
     return _encode({"id": command_id, "ok": True, "result": result})
 
 
 def error_payload(command_id: str | None, code: ErrorCode, message: str) -> bytes:
+    """The result of a refused or failed command: ``ok`` false, an ``error`` code and message."""
     return _encode({"id": command_id, "ok": False, "error": {"code": code, "message": message}})
 
 
@@ -141,6 +151,7 @@ class TokenBucket:
         self._last: float | None = None
 
     def take(self, now: float) -> bool:
+        """Spend a token if one is saved up at ``now``; ``False`` means over the rate."""
         if self._last is not None and now > self._last:
             self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
         self._last = now
@@ -296,6 +307,7 @@ class CommandHandler:
 
     @property
     def overrides(self) -> dict[SettingPath, float]:
+        """The remote settings in force over the file's values, by path (a copy)."""
         return dict(self._overrides)
 
     # ----- entry points ---------------------------------------------------------------------
