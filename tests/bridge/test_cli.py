@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from iot_monitor_bridge import __version__
-from iot_monitor_bridge.cli import JournalFormatter, main, setup_logging
+from iot_monitor_bridge.cli import MACHINES_NOT_RUN, JournalFormatter, main, setup_logging
+from tests.support.cli import run_cli
 
 BAD_CONFIG = """\
 mqtt: {brokers: [{host: 127.0.0.1, port: 70000}]}
@@ -51,13 +50,7 @@ def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback(
     tmp_path: Path, command: str
 ) -> None:
     path = _write(tmp_path, BAD_CONFIG)
-    result = subprocess.run(
-        [sys.executable, "-m", "iot_monitor_bridge", command, "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli(command, path, timeout=30)
     assert result.returncode == 2
     assert result.stderr.splitlines() == PROBLEMS
     assert "Traceback" not in result.stderr
@@ -99,13 +92,7 @@ def test_huge_and_tiny_numbers_exit_2_naming_the_key_without_traceback(
     tmp_path: Path, text: str, problems: list[str]
 ) -> None:
     path = _write(tmp_path, text)
-    result = subprocess.run(
-        [sys.executable, "-m", "iot_monitor_bridge", "check-config", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("check-config", path, timeout=30)
     assert "Traceback" not in result.stderr
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.splitlines() == [line.format(path=path) for line in problems]
@@ -127,6 +114,16 @@ def test_check_config_summarises_and_changes_nothing(
     assert any(line.startswith("  device: bridge (Kitchen Pi): ") for line in out)
     assert out[-1].startswith("  total: 5 devices, ")  # bridge, 3 simulated, boiler
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no spool
+
+
+def test_check_config_lists_machines_and_says_they_are_not_run_yet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "bridge" / "examples" / "vending.yaml"
+    assert main(["check-config", "--config", str(example)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("  machine: ") and "vending machine" in line for line in out)
+    assert out[-1] == f"  warning: {MACHINES_NOT_RUN}"
 
 
 @pytest.mark.parametrize(
@@ -185,13 +182,7 @@ def test_unusable_state_dir_exits_1_without_traceback(tmp_path: Path) -> None:
         f"state_dir: {blocker / 'state'}\nzeroconf: {{enabled: false}}\n"
         "http: {enabled: false}\nmqtt: {brokers: [{host: 127.0.0.1, port: 1}]}\n",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "iot_monitor_bridge", "run", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("run", path, timeout=30)
     assert result.returncode == 1
     assert "Cannot start" in result.stderr
     assert "Traceback" not in result.stderr

@@ -116,7 +116,17 @@ def _summary(config: BridgeConfig) -> list[str]:
         lines.append(f"device: {device.id} ({device.name}): {len(device.sensors)} sensors{outputs}")
     sensors = sum(len(device.sensors) for device in app.devices)
     lines.append(f"total: {len(app.devices)} devices, {sensors} sensors")
+    for machine in config.machines:
+        kind = "vending machine" if machine.vending is not None else "state machine"
+        lines.append(f"machine: {machine.id} ({kind}, {len(machine.states)} states)")
+    if config.machines:
+        lines.append(f"warning: {MACHINES_NOT_RUN}")
     return lines
+
+
+MACHINES_NOT_RUN = (
+    "machines are checked but not run by this version of the bridge yet (docs/machines.md)"
+)
 
 
 def _load(path: Path) -> BridgeConfig | None:
@@ -170,6 +180,8 @@ def run(path: Path) -> int:
         return EXIT_CONFIG
     setup_logging(config.log_level)
     _LOGGER.info("iot-monitor-bridge %s, config %s", __version__, path)
+    if config.machines:
+        _LOGGER.warning("machines: %s", MACHINES_NOT_RUN)
     if password_exposed(path, config):
         _LOGGER.warning("%s", _exposure_warning(path))
     try:

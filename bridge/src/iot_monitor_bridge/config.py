@@ -18,7 +18,17 @@ import sys
 import types
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    Final,
+    Literal,
+    NamedTuple,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
 import msgspec
 import yaml
@@ -445,6 +455,8 @@ class BridgeConfig(_Section, frozen=True, kw_only=True):
     state_dir: Path = DEFAULT_STATE_DIR
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     devices: list[DeviceConfig] = msgspec.field(default_factory=list)
+    machines: list[MachineConfig] = msgspec.field(default_factory=list)
+    """State machines (the vending machine is one); see docs/machines.md."""
 
     def __post_init__(self) -> None:
         _unique((device.id for device in self.devices), "devices: duplicate device id")
@@ -627,15 +639,19 @@ def validate(data: Any, kind: type[_T]) -> _T:
     except ValueError:  # msgspec.ValidationError; also an int of thousands of digits in a message
         raise ConfigError(_problems(data, kind)) from None
     problems = _out_of_range(valid, "")
+    if not problems and isinstance(valid, BridgeConfig) and valid.machines:
+        problems = machine_problems(valid)  # checks across sections, once every part is valid
     if problems:
         raise ConfigError(problems)
     return valid
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, but an int too long to read is a YAML error at its line.
+    """PyYAML's safe loader, with two changes for the bridge's files.
 
-    Python reads ints of at most 4300 digits; PyYAML would raise a bare ``ValueError``.
+    An int too long to read is a YAML error at its line (Python reads ints of at most 4300
+    digits; PyYAML would raise a bare ``ValueError``), and a key ``on`` (or ``off``, ``yes``,
+    ``no``) is that word.
     """
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
@@ -647,7 +663,21 @@ class _Loader(yaml.SafeLoader):
             ) from None
         return value
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key written ``on``, ``off``, ``yes`` or ``no`` is that word, not a YAML 1.1 bool.
 
+        Actions are written ``{output: boiler/fan, on: true}``; as values these words stay
+        booleans (``synchronous: off`` is still false).
+        """
+        for key_node, _ in node.value:
+            if key_node.tag == _YAML_BOOL and key_node.value.lower() in _WORD_KEYS:
+                key_node.tag = _YAML_STR
+        return super().construct_mapping(node, deep=deep)
+
+
+_YAML_BOOL: Final = "tag:yaml.org,2002:bool"
+_YAML_STR: Final = "tag:yaml.org,2002:str"
+_WORD_KEYS: Final = frozenset({"on", "off", "yes", "no"})
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
@@ -674,3 +704,564 @@ def load_config(path: Path) -> BridgeConfig:
     except OSError as err:
         raise ConfigError([f"{path}: cannot read: {err.strerror or err}"]) from None
     return parse_config(text, str(path))
+
+
+# ----- machines: state machines on the bridge (docs/machines.md) ---------------------------
+
+SENSOR_REF: Final = rf"^{ID_PATTERN[1:-1]}/{ID_PATTERN[1:-1]}$"
+"""``<device>/<sensor>`` or ``<device>/<output>``, as in topics."""
+SensorRef = Annotated[str, msgspec.Meta(pattern=SENSOR_REF)]
+EventValue = str | int | float | bool
+"""A value in an event's data (``{slot: a}``); numbers are checked like every number."""
+Money = Annotated[int, msgspec.Meta(ge=1, le=10**9)]
+"""An amount in the currency's smallest unit (one coin pulse is ``coin.value`` of them)."""
+
+VENDING_STATES: Final = (
+    "idle",
+    "awaiting_payment",
+    "dispensing",
+    "out_of_service",
+    "needs_attention",
+)
+"""The states a machine with a ``vending`` block must have: the vending model gives them
+their meaning (the money and the order in flight depend on them)."""
+VENDING_VARIABLES: Final = {
+    "credit": "numeric",
+    "price": "numeric",
+    "stock": "numeric",
+    "stock_total": "numeric",
+    "out_of_service": "binary",
+}
+"""Names a vending machine's guards may read besides sensors (machines/vending.py)."""
+
+
+class ActionConfig(_Section, frozen=True, kw_only=True):
+    """One action: drive an output, fire an event, or (vending) dispense the order's product.
+
+    ``{output: boiler/fan, on: true, for: 2s}``, ``{fire: dispensed}``, ``{dispense: true,
+    for: 2s}`` (the dispense output of the paid order's slot).
+    """
+
+    output: SensorRef | None = None
+    on: bool = True
+    for_: Seconds | None = msgspec.field(default=None, name="for")
+    """Drive the output for this long, then back (``on: true, for: 2s`` is a 2 s pulse)."""
+    fire: Identifier | None = None
+    data: dict[Identifier, EventValue] = msgspec.field(default_factory=dict)
+    dispense: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = [self.output is not None, self.fire is not None, self.dispense]
+        if sum(kinds) != 1:
+            raise ValueError("an action is exactly one of output, fire or dispense")
+        if self.data and self.fire is None:
+            raise ValueError("data: only an action that fires an event carries data")
+
+
+class TimeoutConfig(_Section, frozen=True, kw_only=True):
+    """``timeout`` of a state: after this long in it, fire ``event`` or go ``to`` a state."""
+
+    after: Seconds
+    event: Identifier | None = None
+    to: Identifier | None = None
+
+    def __post_init__(self) -> None:
+        if (self.event is None) == (self.to is None):
+            raise ValueError("a timeout has either event or to")
+
+
+class MachineStateConfig(_Section, frozen=True, kw_only=True):
+    """One entry of a machine's ``states``: its entry and exit actions and its timeout."""
+
+    entry: list[ActionConfig] = msgspec.field(default_factory=list)
+    exit: list[ActionConfig] = msgspec.field(default_factory=list)
+    timeout: TimeoutConfig | None = None
+
+
+class TransitionConfig(_Section, frozen=True, kw_only=True):
+    """One transition: on ``event`` (or as soon as ``when`` holds) from ``from`` to ``to``.
+
+    ``from`` is a state, a list of states or ``"*"`` (every state). Without ``to`` the machine
+    stays where it is and no entry or exit action runs. The first transition in the file whose
+    event, source state and guard match is taken.
+    """
+
+    event: Identifier | None = None
+    when: NonEmpty | None = None
+    """An automatic transition: taken as soon as this expression is true (after every
+    transition, and whenever sensor values change)."""
+    sources: str | list[Identifier] = msgspec.field(name="from")
+    to: Identifier | None = None
+    guard: NonEmpty | None = None
+    do: list[ActionConfig] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.event is None) == (self.when is None):
+            raise ValueError("a transition has either event or when")
+        if self.when is not None and self.guard is not None:
+            raise ValueError("guard: write the condition of an automatic transition in when")
+        if self.when is not None and self.to is None:
+            raise ValueError("to: an automatic transition (when) goes to a state")
+
+    @property
+    def from_states(self) -> list[str]:
+        """``from`` as a list (``["*"]`` for every state)."""
+        return [self.sources] if isinstance(self.sources, str) else list(self.sources)
+
+
+class ServiceConfig(_Section, frozen=True, kw_only=True):
+    """A service: acts only in its ``states``, then moves the machine on.
+
+    When the machine arrives in one of ``states`` (on one of the events in ``on``, if given),
+    the service's actions run in order; then it fires ``then``, or ``else`` if an action failed.
+    """
+
+    id: Identifier
+    states: Annotated[list[Identifier], msgspec.Meta(min_length=1)]
+    on: list[Identifier] = msgspec.field(default_factory=list)
+    do: Annotated[list[ActionConfig], msgspec.Meta(min_length=1)]
+    then: Identifier | None = None
+    else_: Identifier | None = msgspec.field(default=None, name="else")
+
+
+class InputConfig(_Section, frozen=True, kw_only=True):
+    """An input that fires an event: an edge of a ``gpio_input`` sensor (a button, a pulse)."""
+
+    input: SensorRef
+    edge: Literal["rising", "falling"] = "rising"
+    event: Identifier
+    data: dict[Identifier, EventValue] = msgspec.field(default_factory=dict)
+
+
+class ProductConfig(_Section, frozen=True, kw_only=True):
+    """A product in a slot: its name, price, stock at first start and dispense output."""
+
+    slot: Identifier
+    name: NonEmpty
+    price: Money
+    stock: Annotated[int, msgspec.Meta(ge=0, le=10**6)] = 0
+    """The stock the first time the machine starts; afterwards the ledger has it."""
+    output: SensorRef
+    """The output that releases the product (``<device>/<output>``)."""
+
+
+class CoinConfig(_Section, frozen=True, kw_only=True):
+    """The coin acceptor: every edge of its pulse input is ``value`` units of credit."""
+
+    input: SensorRef
+    edge: Literal["rising", "falling"] = "rising"
+    value: Money = 1
+
+
+class VendingConfig(_Section, frozen=True, kw_only=True):
+    """``vending``: makes a machine a vending machine (machines/vending.py)."""
+
+    currency: str | None = None
+    """Shown with amounts; amounts are integers in its smallest unit."""
+    coin: CoinConfig | None = None
+    products: Annotated[list[ProductConfig], msgspec.Meta(min_length=1)]
+    out_of_service: NonEmpty | None = None
+    """Sensors only: while true (or unknown) the machine is out of service, e.g.
+    ``fridge.temperature > 8``. A dispense output that failed counts as well."""
+    back_in_service: NonEmpty | None = None
+    """Sensors only: when the machine is back in service; default: when ``out_of_service``
+    is false (give a lower threshold here for hysteresis, ``fridge.temperature < 7``)."""
+
+    def __post_init__(self) -> None:
+        _unique((product.slot for product in self.products), "products: duplicate slot")
+        if self.back_in_service is not None and self.out_of_service is None:
+            raise ValueError("back_in_service: only with out_of_service")
+
+
+class MachineConfig(_Named, frozen=True, kw_only=True):
+    """One entry of ``machines``: a state machine run by the bridge (docs/machines.md)."""
+
+    initial: Identifier
+    states: Annotated[dict[Identifier, MachineStateConfig | None], msgspec.Meta(min_length=1)]
+    transitions: Annotated[list[TransitionConfig], msgspec.Meta(min_length=1)]
+    services: list[ServiceConfig] = msgspec.field(default_factory=list)
+    inputs: list[InputConfig] = msgspec.field(default_factory=list)
+    commands: list[Identifier] = msgspec.field(default_factory=list)
+    """Events Home Assistant may fire over the command channel."""
+    kiosk: list[Identifier] = msgspec.field(default_factory=list)
+    """Events the kiosk page's buttons may fire."""
+    vending: VendingConfig | None = None
+
+    def state(self, name: str) -> MachineStateConfig:
+        """The state's settings (a state written without any is an empty one)."""
+        return self.states.get(name) or _NO_STATE_SETTINGS
+
+
+_NO_STATE_SETTINGS: Final = MachineStateConfig()
+
+
+class _Sensor(NamedTuple):
+    kind: str  # numeric, binary, enum, text, location
+    options: tuple[str, ...] = ()
+    edge_input: bool = False
+
+
+def _sensor_index(config: BridgeConfig) -> dict[tuple[str, str], _Sensor]:
+    """Every sensor (and output, readable as a binary value) the devices will have."""
+    index: dict[tuple[str, str], _Sensor] = {}
+    for device in config.devices:
+        if device.simulate is not None:
+            from iot_monitor_bridge.drivers.simulated import SENSORS  # noqa: PLC0415
+
+            for n in range(1, device.simulate.count + 1):
+                for spec in SENSORS:
+                    index[(f"{device.id}_{n}", spec.id)] = _Sensor(spec.kind.value, spec.options)
+        for sensor in device.sensors:
+            ids = [sensor.id]
+            if isinstance(sensor, SerialConfig) and sensor.protocol == "sds011":
+                ids = [f"{sensor.id}_pm25", f"{sensor.id}_pm10"]
+            elif isinstance(sensor, SerialConfig) and sensor.protocol != "mhz19b":
+                ids = [f"{sensor.id}_{field}" for field in sensor.fields]
+            binary = isinstance(sensor, GpioInputConfig)
+            for sensor_id in ids:
+                index[(device.id, sensor_id)] = (
+                    _Sensor("binary", edge_input=True) if binary else _Sensor("numeric")
+                )
+        for output in device.outputs:
+            index[(device.id, output.id)] = _Sensor("binary")
+    return index
+
+
+class _MachineCheck:
+    """The checks of one machine that need the rest of the file; one line per problem."""
+
+    def __init__(self, machine: MachineConfig, path: str, config: BridgeConfig) -> None:
+        self.machine = machine
+        self.path = path
+        self.sensors = _sensor_index(config)
+        self.outputs = {(d.id, o.id) for d in config.devices for o in d.outputs}
+        self.problems: list[str] = []
+        self.variables = VENDING_VARIABLES if machine.vending is not None else {}
+        self.handled = {t.event for t in machine.transitions if t.event is not None}
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.path}.{where}: {message}")
+
+    def run(self) -> list[str]:
+        m = self.machine
+        if m.initial not in m.states:
+            self.add("initial", f"unknown state '{m.initial}'; {self._known_states()}")
+        for i, transition in enumerate(m.transitions):
+            self._transition(transition, f"transitions[{i}]")
+        for name in m.states:
+            self._state(name, f"states.{name}")
+        for i, service in enumerate(m.services):
+            self._service(service, f"services[{i}]")
+        for i, item in enumerate(m.inputs):
+            self._edge_input(item.input, f"inputs[{i}].input")
+            self._slot_data(item.event, item.data, f"inputs[{i}].data")
+        for key in ("commands", "kiosk"):
+            for i, event in enumerate(getattr(m, key)):
+                self._handled(event, f"{key}[{i}]")
+        if m.vending is not None:
+            self._vending(m.vending)
+        self._unfired_events()
+        self._unreachable_states()
+        return self.problems
+
+    # --- parts -------------------------------------------------------------------------
+
+    def _known_states(self) -> str:
+        return f"states: {', '.join(self.machine.states)}"
+
+    def _state_ref(self, name: str, where: str) -> bool:
+        if name in self.machine.states:
+            return True
+        self.add(where, f"unknown state '{name}'; {self._known_states()}")
+        return False
+
+    def _handled(self, event: str, where: str) -> None:
+        if event not in self.handled:
+            self.add(where, f"no transition takes the event '{event}'")
+
+    def _transition(self, transition: TransitionConfig, where: str) -> None:
+        sources = transition.sources
+        if isinstance(sources, str):
+            if sources != "*":
+                self._state_ref(sources, f"{where}.from")
+        else:
+            for i, source in enumerate(sources):
+                self._state_ref(source, f"{where}.from[{i}]")
+        if transition.to is not None:
+            self._state_ref(transition.to, f"{where}.to")
+        if transition.guard is not None:
+            self._expression(transition.guard, f"{where}.guard")
+        if transition.when is not None:
+            self._expression(transition.when, f"{where}.when")
+        self._actions(transition.do, f"{where}.do")
+
+    def _state(self, name: str, where: str) -> None:
+        settings = self.machine.state(name)
+        self._actions(settings.entry, f"{where}.entry")
+        self._actions(settings.exit, f"{where}.exit")
+        timeout = settings.timeout
+        if timeout is not None and timeout.to is not None:
+            self._state_ref(timeout.to, f"{where}.timeout.to")
+        elif (
+            timeout is not None
+            and timeout.event is not None
+            and not self._takes(name, timeout.event)
+        ):
+            self.add(
+                f"{where}.timeout.event",
+                f"no transition takes the event '{timeout.event}' in the state '{name}'",
+            )
+
+    def _takes(self, state: str, event: str, *, unguarded: bool = False) -> bool:
+        return any(
+            t.event == event
+            and (t.sources == "*" or state in t.from_states)
+            and not (unguarded and t.guard is not None)
+            for t in self.machine.transitions
+        )
+
+    def _service(self, service: ServiceConfig, where: str) -> None:
+        for i, state in enumerate(service.states):
+            self._state_ref(state, f"{where}.states[{i}]")
+        for i, event in enumerate(service.on):
+            self._handled(event, f"{where}.on[{i}]")
+        for key, reply in (("then", service.then), ("else", service.else_)):
+            if reply is not None:
+                self._handled(reply, f"{where}.{key}")
+        self._actions(service.do, f"{where}.do")
+
+    def _actions(self, actions: list[ActionConfig], where: str) -> None:
+        for i, action in enumerate(actions):
+            here = f"{where}[{i}]"
+            if action.output is not None:
+                self._output(action.output, f"{here}.output")
+            if action.fire is not None:
+                self._handled(action.fire, f"{here}.fire")
+                self._slot_data(action.fire, action.data, f"{here}.data")
+            if action.dispense and self.machine.vending is None:
+                self.add(f"{here}.dispense", "only a machine with a vending block dispenses")
+
+    def _output(self, ref: str, where: str) -> None:
+        device, _, output = ref.partition("/")
+        if (device, output) not in self.outputs:
+            known = sorted(f"{d}/{o}" for d, o in self.outputs)
+            self.add(where, f"unknown output '{ref}'; outputs: {', '.join(known) or 'none'}")
+
+    def _sensor(self, device: str, sensor: str, where: str, written: str) -> _Sensor | None:
+        found = self.sensors.get((device, sensor))
+        if found is None:
+            same_device = sorted(s for d, s in self.sensors if d == device)
+            hint = (
+                f"device '{device}' has: {', '.join(same_device)}"
+                if same_device
+                else f"there is no device '{device}' with sensors"
+            )
+            self.add(where, f"unknown sensor '{written}'; {hint}")
+        return found
+
+    def _edge_input(self, ref: str, where: str) -> None:
+        device, _, sensor = ref.partition("/")
+        found = self._sensor(device, sensor, where, ref)
+        if found is not None and not found.edge_input:
+            self.add(where, f"'{ref}' is not a gpio_input sensor; only those have edges")
+
+    def _slot_data(self, event: str, data: dict[str, EventValue], where: str) -> None:
+        vending = self.machine.vending
+        if vending is None or event not in ("select", "restock", "set_price"):
+            return
+        slots = [product.slot for product in vending.products]
+        if "slot" not in data:
+            if event == "select" and where.startswith("inputs"):
+                self.add(where, "a select input names its product: data: {slot: ...}")
+            return
+        if data["slot"] not in slots:
+            self.add(f"{where}.slot", f"unknown slot {data['slot']!r}; slots: {', '.join(slots)}")
+
+    def _expression(self, text: str, where: str, *, variables: bool = True) -> None:
+        from iot_monitor_bridge.machines import expr  # noqa: PLC0415 - only with machines
+
+        try:
+            node = expr.parse(text)
+        except expr.ExpressionError as err:
+            self.add(where, f"{err} in {text!r}")
+            return
+        kinds: dict[str, _Sensor] = {}
+        for leaf in expr.names(node):
+            if leaf[0] == "sensor":
+                device, sensor = str(leaf[1]), str(leaf[2])
+                found = self._sensor(device, sensor, where, f"{device}.{sensor}")
+                if found is not None:
+                    kinds[f"{device}.{sensor}"] = found
+            elif not variables or leaf[1] not in self.variables:
+                name = leaf[1]
+                allowed = ", ".join(self.variables) if variables and self.variables else None
+                what = f"variables: {allowed}" if allowed else "sensors are <device>.<sensor>"
+                self.add(where, f"unknown name '{name}'; {what}")
+            else:
+                kinds[str(leaf[1])] = _Sensor(self.variables[str(leaf[1])])
+        for op, left, right in expr.comparisons(node):
+            self._comparison(op, (left, right), kinds, where)
+            self._comparison(op, (right, left), kinds, where)
+
+    def _comparison(
+        self, op: str, sides: tuple[tuple[object, ...], ...], kinds: dict[str, _Sensor], where: str
+    ) -> None:
+        from iot_monitor_bridge.machines import expr  # noqa: PLC0415 - only with machines
+
+        side, other = sides
+        if side[0] not in ("sensor", "var"):
+            return
+        name = expr.describe(side)
+        found = kinds.get(name)
+        if found is None:
+            return
+        if op in expr.ORDERING and found.kind != "numeric":
+            self.add(where, f"'{op}' compares numbers; {name} is a {found.kind} value")
+            return
+        if other[0] != "lit":
+            return
+        value = other[1]
+        fits = {
+            "numeric": expr.is_number(value),
+            "binary": isinstance(value, bool),
+            "location": False,
+        }.get(found.kind, isinstance(value, str))
+        if not fits:
+            self.add(
+                where, f"{name} is a {found.kind} value; it cannot equal {expr.describe(other)}"
+            )
+        elif found.options and value not in found.options:
+            self.add(where, f"{name} is one of {', '.join(found.options)}; never {value!r}")
+
+    def _vending(self, vending: VendingConfig) -> None:
+        m = self.machine
+        for i, product in enumerate(vending.products):
+            self._output(product.output, f"vending.products[{i}].output")
+        if vending.coin is not None:
+            self._edge_input(vending.coin.input, "vending.coin.input")
+        for key in ("out_of_service", "back_in_service"):
+            text = getattr(vending, key)
+            if text is not None:
+                self._expression(text, f"vending.{key}", variables=False)
+        missing = [state for state in VENDING_STATES if state not in m.states]
+        if missing:
+            self.add("states", f"a vending machine needs the states {', '.join(missing)}")
+            return
+        if vending.coin is not None or "coin" in self.handled:
+            refusing = [s for s in m.states if not self._takes(s, "coin", unguarded=True)]
+            if refusing:
+                self.add(
+                    "transitions",
+                    "a vending machine takes 'coin' in every state, without a guard (a pulse "
+                    f"is money already in the box); not in: {', '.join(refusing)}",
+                )
+        for event in ("dispensed", "dispense_failed"):
+            if not self._takes("dispensing", event):
+                self.add(
+                    "transitions",
+                    f"a vending machine needs a transition on '{event}' "
+                    "from 'dispensing' (else a paid order never ends)",
+                )
+        if not self._takes("needs_attention", "settle"):
+            self.add(
+                "transitions",
+                "a vending machine needs a transition on 'settle' from "
+                "'needs_attention' (a person settles the order the restart found)",
+            )
+        for i, t in enumerate(m.transitions):
+            self._vending_rule(t, f"transitions[{i}]")
+
+    def _vending_rule(self, t: TransitionConfig, where: str) -> None:
+        sources = set(self.machine.states) if t.sources == "*" else set(t.from_states)
+        moves = t.to is not None and (t.to not in sources or len(sources) > 1)
+        if t.event == "pay" and t.to != "dispensing":
+            self.add(f"{where}.to", "'pay' leads to 'dispensing' (the paid order is dispensed)")
+        elif t.event != "pay" and t.to == "dispensing":
+            self.add(f"{where}.to", "only 'pay' leads to 'dispensing'")
+        for state, allowed in (
+            ("dispensing", ("dispensed", "dispense_failed")),
+            ("needs_attention", ("settle",)),
+        ):
+            if state in sources and moves and t.event not in allowed:
+                name = t.event or "when"
+                self.add(
+                    f"{where}.from",
+                    f"'{state}' is left only on {' or '.join(allowed)}, not on '{name}' "
+                    "(an order is in flight there)",
+                )
+        if t.event in ("dispensed", "dispense_failed") and sources != {"dispensing"}:
+            self.add(f"{where}.from", f"'{t.event}' is taken only from 'dispensing'")
+        if t.event == "settle" and sources != {"needs_attention"}:
+            self.add(f"{where}.from", "'settle' is taken only from 'needs_attention'")
+
+    def _fired_events(self) -> set[str]:
+        m = self.machine
+        fired = {item.event for item in m.inputs} | set(m.commands) | set(m.kiosk)
+        if m.vending is not None and m.vending.coin is not None:
+            fired.add("coin")
+        actions = [a for t in m.transitions for a in t.do]
+        actions += [a for s in m.services for a in s.do]
+        for name in m.states:
+            settings = m.state(name)
+            actions += [*settings.entry, *settings.exit]
+            if settings.timeout is not None and settings.timeout.event is not None:
+                fired.add(settings.timeout.event)
+        fired |= {a.fire for a in actions if a.fire is not None}
+        fired |= {e for s in m.services for e in (s.then, s.else_) if e is not None}
+        return fired
+
+    def _unfired_events(self) -> None:
+        fired = self._fired_events()
+        reported: set[str] = set()
+        for i, t in enumerate(self.machine.transitions):
+            if t.event is not None and t.event not in fired and t.event not in reported:
+                reported.add(t.event)
+                self.add(
+                    f"transitions[{i}].event",
+                    f"nothing fires '{t.event}': no input, command, kiosk button, timeout, "
+                    "action or service",
+                )
+
+    def _unreachable_states(self) -> None:
+        m = self.machine
+        if m.initial not in m.states:
+            return
+        edges: dict[str, set[str]] = {name: set() for name in m.states}
+        for t in m.transitions:
+            sources = m.states if t.sources == "*" else t.from_states
+            for source in sources:
+                if source in edges and t.to in m.states:
+                    edges[source].add(t.to)
+        for name in m.states:
+            timeout = m.state(name).timeout
+            if timeout is not None and timeout.to in m.states:
+                edges[name].add(timeout.to)
+        roots = [m.initial]
+        if m.vending is not None and "needs_attention" in m.states:
+            roots.append("needs_attention")  # where a restart puts an order it cannot finish
+        seen = set(roots)
+        stack = list(roots)
+        while stack:
+            for target in edges[stack.pop()] - seen:
+                seen.add(target)
+                stack.append(target)
+        for name in m.states:
+            if name not in seen:
+                self.add(f"states.{name}", f"unreachable from the initial state '{m.initial}'")
+
+
+def machine_problems(config: BridgeConfig) -> list[str]:
+    """What is wrong in ``machines`` given the rest of the file, one line per problem.
+
+    Unknown states, outputs and sensors; unreachable states; events nothing can fire; guard
+    expressions that do not parse (with the position) or read what does not exist; and the
+    rules that keep a vending machine's money and orders safe.
+    """
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, machine in enumerate(config.machines):
+        if machine.id in seen:
+            problems.append(f"machines[{i}].id: duplicate machine id '{machine.id}'")
+        seen.add(machine.id)
+        problems += _MachineCheck(machine, f"machines[{i}]", config).run()
+    return problems
