@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from iot_monitor_bridge import __version__
-from iot_monitor_bridge.cli import MACHINES_NOT_RUN, JournalFormatter, main, setup_logging
+from iot_monitor_bridge.cli import JournalFormatter, main, setup_logging
 from tests.support.cli import run_cli
 
 BAD_CONFIG = """\
@@ -116,14 +116,15 @@ def test_check_config_summarises_and_changes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no state dir, no spool
 
 
-def test_check_config_lists_machines_and_says_they_are_not_run_yet(
+def test_check_config_lists_machines_and_their_devices(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     example = Path(__file__).resolve().parents[2] / "bridge" / "examples" / "vending.yaml"
     assert main(["check-config", "--config", str(example)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("  machine: ") and "vending machine" in line for line in out)
-    assert out[-1] == f"  warning: {MACHINES_NOT_RUN}"
+    assert out[-1] == "  machine: vending (vending machine, 6 states)"
+    assert "  device: vending_machine (Vending machine): 5 sensors" in out
+    assert not any("warning" in line for line in out)
 
 
 @pytest.mark.parametrize(
@@ -218,3 +219,30 @@ def test_journal_lines_carry_the_level_for_journald(monkeypatch: pytest.MonkeyPa
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+PLAIN_MACHINE = """
+bridge: {id: lab-pi}
+mqtt: {brokers: [{host: 127.0.0.1}]}
+machines:
+  - id: door
+    initial: closed
+    states: {closed: , open: }
+    transitions:
+      - {event: opened, from: closed, to: open}
+      - {event: closed, from: open, to: closed}
+    commands: [opened, closed]
+"""
+
+
+def test_check_config_says_a_machine_without_vending_is_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, PLAIN_MACHINE)
+    assert main(["check-config", "--config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [
+        "  machine: door (state machine, 2 states)",
+        "  warning: machine door: only vending machines are run by this version; "
+        "this one is checked but not run",
+    ]

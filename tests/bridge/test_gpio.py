@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gpiozero import Device, DigitalOutputDevice
+from gpiozero import DigitalOutputDevice
 from gpiozero.pins.mock import MockFactory, MockSPIDevice, MockTriggerPin
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,16 +33,6 @@ from tests.support.drivers import next_reading, record_faults, running
 
 # gpiozero advises pigpio for distance sensors; the mock factory is not pigpio.
 pytestmark = pytest.mark.filterwarnings("ignore::gpiozero.PWMSoftwareFallback")
-
-
-@pytest.fixture
-def pins() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    factory.close()
-    Device.pin_factory = None
 
 
 def _input(**overrides: Any) -> GpioInputConfig:

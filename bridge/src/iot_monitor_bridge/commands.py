@@ -24,7 +24,13 @@ from typing import Any, Final, TypeAlias
 
 import msgspec
 
-from iot_monitor_bridge.config import BridgeConfig, CommandsConfig, ConfigError, validate
+from iot_monitor_bridge.config import (
+    BridgeConfig,
+    CommandsConfig,
+    ConfigError,
+    MachineConfig,
+    validate,
+)
 from iot_monitor_bridge.contract.faults import FaultLog
 from iot_monitor_bridge.contract.readings import loads_strict
 
@@ -38,6 +44,10 @@ SETTINGS_META_KEY: Final = "commands.settings"
 _MAX_TEXT: Final = 64
 """Longest piece of client-supplied text (a command name, an id) quoted in a message."""
 _MAX_PROBLEMS: Final = 10
+MAX_COUNT: Final = 10**6
+"""Most items one ``restock`` adds (the configuration's bound on stock)."""
+MAX_AMOUNT: Final = 10**9
+"""Highest price ``set_price`` takes (the configuration's ``Money`` bound)."""
 
 JsonObject: TypeAlias = dict[str, Any]
 SettingPath: TypeAlias = tuple[str, ...]
@@ -106,8 +116,34 @@ class PersistSettings:
     value: str
 
 
+@dataclass(frozen=True, slots=True)
+class FireMachineEvent:
+    """Fire ``event`` with ``data`` at a machine (``fire``, ``restock``, ``set_price``).
+
+    The machine decides: the runtime answers with its new state or its refusal.
+    """
+
+    machine: str
+    event: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMachineState:
+    """Admin override of a machine's state (``set_state``), logged in its ledger."""
+
+    machine: str
+    state: str
+
+
 Effect: TypeAlias = (
-    DriveOutput | SetSensorInterval | SetHealthInterval | SetCommitInterval | PersistSettings
+    DriveOutput
+    | SetSensorInterval
+    | SetHealthInterval
+    | SetCommitInterval
+    | PersistSettings
+    | FireMachineEvent
+    | SetMachineState
 )
 
 
@@ -303,7 +339,12 @@ class CommandHandler:
             "get_config": self._get_config,
             "set_config": self._set_config,
             "set_output": self._set_output,
+            "fire": self._fire,
+            "restock": self._restock,
+            "set_price": self._set_price,
+            "set_state": self._set_state,
         }
+        self._machines = {machine.id: machine for machine in config.machines}
 
     @property
     def overrides(self) -> dict[SettingPath, float]:
@@ -371,6 +412,23 @@ class CommandHandler:
         self.counts["ok"] -= 1
         return self._error(outcome.command_id, ErrorCode.FAILED, reason).result_payload
 
+    def answered(self, outcome: CommandOutcome, result: Any) -> bytes:
+        """The result to publish for a command whose result the runtime made (a machine's)."""
+        return result_payload(outcome.command_id, result)
+
+    def refused(self, outcome: CommandOutcome, code: str, message: str) -> bytes:
+        """The result to publish when the runtime refused ``outcome`` (a machine said no).
+
+        ``code`` is the machine's refusal code (``not_allowed``, ``guard_failed``,
+        ``out_of_stock``, ...; docs/machines.md).
+        """
+        self.counts["ok"] -= 1
+        self.counts["error"] += 1
+        self._faults.fault(code, message)
+        return _encode(
+            {"id": outcome.command_id, "ok": False, "error": {"code": code, "message": message}}
+        )
+
     def restore(self, stored: str | None) -> tuple[Effect, ...]:
         """Apply persisted overrides over the file; the effects bring the drivers in line.
 
@@ -436,6 +494,82 @@ class CommandHandler:
         on = state if isinstance(state, bool) else state == "ON"
         effect = DriveOutput(device, output, on)
         return self._ok(command_id, {"device": device, "output": output, "state": on}, (effect,))
+
+    def _machine(
+        self, command_id: str, args: JsonObject, expected: tuple[str, ...]
+    ) -> tuple[MachineConfig | None, CommandOutcome | None]:
+        """The machine ``args`` names, or the error to answer (unknown keys, no such machine)."""
+        problems = _unknown_keys(args, expected)
+        for key in ("machine", "event", "slot", "state"):
+            if key in args and key in expected and not isinstance(args[key], str):
+                problems.append(f"{key}: expected a string")
+        if problems:
+            return None, self._invalid(command_id, problems)
+        machine = self._machines.get(args["machine"])
+        if machine is None:
+            known = ", ".join(self._machines) or "none"
+            problem = f"machine: unknown machine {_quote(args['machine'])}; machines: {known}"
+            return None, self._invalid(command_id, [problem])
+        return machine, None
+
+    def _fire(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        args = {"data": {}, **args}
+        machine, error = self._machine(command_id, args, ("machine", "event", "data"))
+        if error is not None or machine is None:
+            return error or self._invalid(command_id, ["machine: field required"])
+        data = args["data"]
+        if not isinstance(data, dict):
+            return self._invalid(command_id, ["data: expected a JSON object"])
+        event = args["event"]
+        if event not in machine.commands:
+            allowed = ", ".join(machine.commands) or "none"
+            return self._error(
+                command_id,
+                ErrorCode.NOT_ALLOWED,
+                f"machine {_quote(machine.id)} does not take {_quote(event)} from commands; "
+                f"its commands: {allowed}",
+            )
+        return self._ok(command_id, None, (FireMachineEvent(machine.id, event, data),))
+
+    def _slot_command(
+        self, command_id: str, args: JsonObject, key: str, low: int, high: int
+    ) -> CommandOutcome:
+        machine, error = self._machine(command_id, args, ("machine", "slot", key))
+        if error is not None or machine is None:
+            return error or self._invalid(command_id, ["machine: field required"])
+        if machine.vending is None:
+            return self._invalid(
+                command_id, [f"machine: {_quote(machine.id)} is not a vending machine"]
+            )
+        problems: list[str] = []
+        slots = [product.slot for product in machine.vending.products]
+        if args["slot"] not in slots:
+            problems.append(f"slot: unknown slot {_quote(args['slot'])}; slots: {', '.join(slots)}")
+        value = args[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"{key}: expected an integer from {low} to {high}")
+        if problems:
+            return self._invalid(command_id, problems)
+        event = "restock" if key == "count" else "set_price"
+        data = {"slot": args["slot"], key: value}
+        return self._ok(command_id, None, (FireMachineEvent(machine.id, event, data),))
+
+    def _restock(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        return self._slot_command(command_id, args, "count", 1, MAX_COUNT)
+
+    def _set_price(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        return self._slot_command(command_id, args, "price", 1, MAX_AMOUNT)
+
+    def _set_state(self, command_id: str, args: JsonObject) -> CommandOutcome:
+        machine, error = self._machine(command_id, args, ("machine", "state"))
+        if error is not None or machine is None:
+            return error or self._invalid(command_id, ["machine: field required"])
+        if args["state"] not in machine.states:
+            states = ", ".join(machine.states)
+            return self._invalid(
+                command_id, [f"state: unknown state {_quote(args['state'])}; states: {states}"]
+            )
+        return self._ok(command_id, None, (SetMachineState(machine.id, args["state"]),))
 
     # ----- helpers --------------------------------------------------------------------------
 

@@ -23,11 +23,15 @@ from iot_monitor_bridge import __version__
 from iot_monitor_bridge.commands import (
     SETTINGS_META_KEY,
     CommandHandler,
+    CommandOutcome,
     DriveOutput,
     Effect,
+    ErrorCode,
+    FireMachineEvent,
     PersistSettings,
     SetCommitInterval,
     SetHealthInterval,
+    SetMachineState,
     SetSensorInterval,
 )
 from iot_monitor_bridge.config import BridgeConfig
@@ -40,6 +44,13 @@ from iot_monitor_bridge.runtime.bridge_device import (
     bridge_device,
     broker_reading,
     diagnostic_readings,
+)
+from iot_monitor_bridge.runtime.ledger import Ledger
+from iot_monitor_bridge.runtime.machines import (
+    MachineRunner,
+    build_runners,
+    machine_device,
+    machine_device_id,
 )
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import Publisher
@@ -90,6 +101,18 @@ class BridgeApp:
             bridge_device(config.bridge.display_name, health_sensors),
             *self.device_set.devices,
         ]
+        taken = {device.id for device in self.devices}
+        for machine in config.machines:
+            if machine.vending is None:
+                continue
+            if machine_device_id(machine.id) in taken:
+                raise DriverError(
+                    f"machines: machine '{machine.id}' is announced as device "
+                    f"'{machine_device_id(machine.id)}', which is already a device id"
+                )
+            self.devices.append(machine_device(machine))
+        self.machines: dict[str, MachineRunner] = {}
+        self._ledger: Ledger | None = None
         self.sensor_drivers: list[SensorDriver] = list(self.device_set.sensors)
         if self.health is not None:
             self.sensor_drivers.append(self.health)
@@ -153,6 +176,7 @@ class BridgeApp:
         )
         self._link.on_up.append(self._broker_changed)
         self._publisher.start()
+        self._start_machines()
         self._start_http()
         self._link.start()
         if config.zeroconf.enabled:
@@ -179,6 +203,11 @@ class BridgeApp:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        for runner in self.machines.values():
+            await runner.stop()
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         publisher, link, spool = self.publisher, self.link, self._spool
         if link.connected:
             await publisher.wait_idle(IDLE_WAIT_S)
@@ -198,6 +227,23 @@ class BridgeApp:
             await asyncio.to_thread(self._http.stop)
         for output in self.device_set.outputs:
             self._close_quietly(output.close, output.device_id)
+
+    def _start_machines(self) -> None:
+        """Restore and start every vending machine (docs/machines.md); they run offline too."""
+        publisher = self.publisher
+
+        def drive(device_id: str, output_id: str, on: bool) -> None:
+            publisher.drive_output(device_id, output_id, on=on)
+
+        self._ledger, runners = build_runners(
+            self.config,
+            emit=publisher.emit,
+            drive=drive,
+        )
+        for runner in runners:
+            self.machines[runner.id] = runner
+            publisher.listeners.append(runner.reading)
+            runner.start()
 
     def _start_http(self) -> None:
         if not self.config.http.enabled:
@@ -249,7 +295,9 @@ class BridgeApp:
         outcome = self.commands.handle(payload, time.monotonic())
         result = outcome.result_payload
         try:
-            self._apply(outcome.effects)
+            machine_result = self._apply(outcome.effects)
+            if machine_result is not None:
+                result = machine_result(outcome)
         except (OSError, sqlite3.Error) as err:  # hardware or the spool file refused
             result = self.commands.failed(outcome, str(err) or type(err).__name__)
         except Exception as err:  # a bug; still exactly one answer
@@ -257,12 +305,19 @@ class BridgeApp:
             result = self.commands.failed(outcome, f"internal error: {type(err).__name__}")
         self.link.publish(self.info.topics.command_result, result, qos=1)
 
-    def _apply(self, effects: Iterable[Effect]) -> None:
-        """Carry out what the command handler decided (docs/mqtt.md, "Command channel")."""
+    def _apply(self, effects: Iterable[Effect]) -> Callable[[CommandOutcome], bytes] | None:
+        """Carry out what the command handler decided (docs/mqtt.md, "Command channel").
+
+        A machine command's answer depends on the machine: it is returned, to be published
+        instead of the handler's.
+        """
         spool = self._spool
         assert spool is not None, "the bridge is not running"
+        answer: Callable[[CommandOutcome], bytes] | None = None
         for effect in effects:
-            if isinstance(effect, DriveOutput):
+            if isinstance(effect, FireMachineEvent | SetMachineState):
+                answer = self._machine_command(effect)
+            elif isinstance(effect, DriveOutput):
                 self.publisher.drive_output(effect.device_id, effect.output_id, on=effect.on)
             elif isinstance(effect, SetSensorInterval):
                 driver = self.device_set.configured[(effect.device_id, effect.sensor_id)]
@@ -274,6 +329,31 @@ class BridgeApp:
                 spool.set_commit_interval(effect.seconds)
             elif isinstance(effect, PersistSettings):
                 spool.set_meta(effect.key, effect.value)
+        return answer
+
+    def _machine_command(
+        self, effect: FireMachineEvent | SetMachineState
+    ) -> Callable[[CommandOutcome], bytes]:
+        runner = self.machines.get(effect.machine)
+        if runner is None:  # a machine this version does not run
+            message = f"machine '{effect.machine}' is not running"
+            return lambda outcome: self.commands.refused(outcome, ErrorCode.NOT_ALLOWED, message)
+        if isinstance(effect, SetMachineState):
+            step = runner.set_state(effect.state)
+        else:
+            step = runner.fire(effect.event, effect.data)
+        result = step.result
+        if not result.ok:
+            code, message = result.code, result.message
+            return lambda outcome: self.commands.refused(outcome, code, message)
+        state = runner.machine.s
+        answer = {
+            "machine": effect.machine,
+            "event": result.event,
+            "state": runner.machine.state,
+            "credit": state.credit,
+        }
+        return lambda outcome: self.commands.answered(outcome, answer)
 
     async def _supervise(self, driver: SensorDriver) -> None:
         """Run a driver for ever: a failure is logged and the driver restarted with backoff."""

@@ -163,6 +163,8 @@ class Publisher:
         self._idle.set()
         self._states_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.listeners: list[Callable[[Reading], None]] = []
+        """Called on the loop thread with every reading accepted (in the spool, with its seq)."""
         link.on_up.append(self._link_up)
         link.on_down.append(self._link_down)
         link.on_published = self._published
@@ -230,6 +232,11 @@ class Publisher:
                 self._loop.call_soon(self._flush)
         self._offer_state(stored)
         self._commit_if_due()
+        for listener in self.listeners:
+            try:
+                listener(stored)
+            except Exception:
+                _LOGGER.exception("Reading listener %r failed", listener)
 
     # ----- the stream -------------------------------------------------------------------
 

@@ -1,0 +1,409 @@
+"""The machines' runtime: the thin adapter between the pure vending model and the bridge.
+
+Per vending machine (``machines:`` with a ``vending`` block) a ``MachineRunner``:
+
+- at start opens the ledger (``<state_dir>/ledger.db``), restores the machine, commits the
+  step and carries out its actions (a resumed dispense);
+- takes events from ``gpio_input`` edges named in ``inputs`` and ``vending.coin`` (derived
+  from the binary readings of that sensor), from the command channel (``fire``, ``restock``,
+  ``set_price``, ``set_state``) and from its own actions; every step is committed to the
+  ledger **before** its actions are carried out;
+- feeds guards the latest value of every sensor (``observe`` on each reading);
+- keeps one loop timer at ``due()`` and calls ``tick`` when it comes;
+- carries out actions in order, one sequence at a time: outputs (pulses with ``for``),
+  fired events, services (``then``/``else``), dispenses (``start_dispense`` committed before
+  the output is driven);
+- emits every transition as a reading of its own device (``<machine>_machine``: ``state``,
+  ``credit``, ``stock_<slot>``), so it reaches Home Assistant through the spool and the
+  stream in ``seq`` order, however long the broker was away.
+
+It decides nothing: the model does (docs/machines.md, "What the runtime does next").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Final
+
+from iot_monitor_bridge.config import BridgeConfig, GpioInputConfig, MachineConfig
+from iot_monitor_bridge.contract.description import SensorKind
+from iot_monitor_bridge.contract.readings import Reading
+from iot_monitor_bridge.machines.engine import DriveOutput, FireEvent, Refused, RunService
+from iot_monitor_bridge.machines.vending import (
+    Dispense,
+    PayOut,
+    Step,
+    VendingMachine,
+    VendingState,
+)
+from iot_monitor_bridge.model import DeviceSpec, SensorSpec
+from iot_monitor_bridge.runtime.ledger import Ledger
+
+_LOGGER = logging.getLogger(__name__)
+
+LEDGER_FILE: Final = "ledger.db"
+STOP_WAIT_S: Final = 5.0
+"""At shutdown, how long a running sequence of actions (a dispense pulse) may take to end."""
+MAX_CHAIN: Final = 64
+"""Fired events a single sequence of actions may chain (a misconfigured loop stops here)."""
+
+Drive = Callable[[str, str, bool], None]
+"""Drive ``device``/``output`` on or off; raises ``OSError``/``KeyError`` when it cannot."""
+Emit = Callable[[Reading], None]
+
+
+def machine_device_id(machine_id: str) -> str:
+    """The id of the device a machine is announced as (``vending`` -> ``vending_machine``)."""
+    return f"{machine_id}_machine"
+
+
+def machine_device(config: MachineConfig) -> DeviceSpec:
+    """The machine as a device: its state (an enum), credit and stock per slot."""
+    sensors = [
+        SensorSpec(
+            "state",
+            "State",
+            SensorKind.ENUM,
+            device_class="enum",
+            options=tuple(config.states),
+            icon="mdi:state-machine",
+        )
+    ]
+    if config.vending is not None:
+        unit = config.vending.currency
+        sensors.append(SensorSpec("credit", "Credit", unit=unit, precision=0, icon="mdi:cash"))
+        sensors.extend(
+            SensorSpec(
+                f"stock_{p.slot}",
+                f"Stock {p.slot} ({p.name})",
+                state_class="measurement",
+                precision=0,
+                icon="mdi:package-variant",
+            )
+            for p in config.vending.products
+        )
+    return DeviceSpec(
+        machine_device_id(config.id),
+        config.display_name,
+        "iot-monitor state machine",
+        sensors=tuple(sensors),
+    )
+
+
+class _EdgeInput:
+    """A ``gpio_input``'s binary readings turned into pin edges (the first level is none)."""
+
+    def __init__(self, cfg: GpioInputConfig) -> None:
+        self._active_low = cfg.pull_up is True or (cfg.pull_up is None and not cfg.active_high)
+        self._invert = cfg.invert
+        self._high: bool | None = None
+
+    def edge(self, value: object) -> str | None:
+        """``rising``, ``falling`` or ``None`` for the reported level ``value``."""
+        if not isinstance(value, bool):
+            return None
+        active = value != self._invert
+        high = active != self._active_low
+        before, self._high = self._high, high
+        if before is None or before == high:
+            return None
+        return "rising" if high else "falling"
+
+
+class MachineRunner:
+    """One vending machine, run: ledger, timer, inputs, actions and readings."""
+
+    def __init__(
+        self,
+        config: MachineConfig,
+        *,
+        ledger: Ledger,
+        emit: Emit,
+        drive: Drive,
+        gpio_inputs: Mapping[tuple[str, str], GpioInputConfig],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.id = config.id
+        self.device_id = machine_device_id(config.id)
+        self._ledger = ledger
+        self._emit = emit
+        self._drive = drive
+        self._clock = clock
+        self._sensors: dict[tuple[str, str], object] = {}
+        self._edges: dict[tuple[str, str], _EdgeInput] = {}
+        self._triggers: dict[tuple[str, str], list[tuple[str, str, dict[str, object]]]] = {}
+        vending = config.vending
+        assert vending is not None, "only vending machines are run"
+        if vending.coin is not None:
+            self._trigger(vending.coin.input, vending.coin.edge, "coin", {}, gpio_inputs)
+        for item in config.inputs:
+            self._trigger(item.input, item.edge, item.event, dict(item.data), gpio_inputs)
+        self.vm: VendingMachine | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._published: dict[str, object] = {}
+
+    def _trigger(
+        self,
+        ref: str,
+        edge: str,
+        event: str,
+        data: dict[str, object],
+        gpio_inputs: Mapping[tuple[str, str], GpioInputConfig],
+    ) -> None:
+        device, _, sensor = ref.partition("/")
+        key = (device, sensor)
+        if key not in self._edges:
+            self._edges[key] = _EdgeInput(gpio_inputs[key])
+        self._triggers.setdefault(key, []).append((edge, event, data))
+
+    # ----- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Restore the machine, commit, publish its state and carry out resumed actions."""
+        saved = self._ledger.load(self.id, VendingState)
+        self.vm, step = VendingMachine.restore(
+            self.config, saved, now=self._clock(), sensors=self._sensors
+        )
+        self._ledger.commit(self.id, step.entries, step.state)
+        self._publish(step, everything=True)
+        self._rearm()
+        self._carry_out(step.actions)
+
+    async def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop the timer; let running actions finish for ``wait_s``, then cancel them.
+
+        A dispense cut short stays marked: the next start stops in ``needs_attention``.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._tasks and wait_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=wait_s)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until no sequence of actions is running (for tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    @property
+    def machine(self) -> VendingMachine:
+        """The running model."""
+        assert self.vm is not None, "the machine is not started"
+        return self.vm
+
+    # ----- events in ---------------------------------------------------------------------
+
+    def fire(self, event: str, data: Mapping[str, object] | None = None) -> Step:
+        """Fire ``event``: commit the step, publish it, then carry out its actions."""
+        step = self._step(event, data)
+        self._carry_out(step.actions)
+        return step
+
+    def set_state(self, target: str) -> Step:
+        """Admin override (logged in the ledger by the model)."""
+        step = self.machine.set_state(target, now=self._clock(), sensors=self._sensors)
+        self._committed(step)
+        self._carry_out(step.actions)
+        return step
+
+    def reading(self, reading: Reading) -> None:
+        """A reading the publisher accepted: guard values, input edges, automatic moves."""
+        if reading.device_id == self.device_id or self.vm is None:
+            return
+        key = (reading.device_id, reading.sensor_id)
+        self._sensors[key] = reading.value
+        edge_input = self._edges.get(key)
+        if edge_input is not None:
+            edge = edge_input.edge(reading.value)
+            fired = False
+            for wanted, event, data in self._triggers[key]:
+                if edge == wanted:
+                    fired = True
+                    step = self.fire(event, data)
+                    if isinstance(step.result, Refused):
+                        _LOGGER.info("machine %s: %s", self.id, step.result.message)
+            if fired:
+                return  # the fire looked at the sensors already
+        step_or_none = self.machine.observe(now=self._clock(), sensors=self._sensors)
+        if step_or_none is not None:
+            self._committed(step_or_none)
+            self._carry_out(step_or_none.actions)
+
+    def _step(self, event: str, data: Mapping[str, object] | None) -> Step:
+        step = self.machine.fire(event, data, now=self._clock(), sensors=self._sensors)
+        self._committed(step)
+        return step
+
+    def _committed(self, step: Step) -> None:
+        """Commit a step before anything is done about it, publish it, re-arm the timer."""
+        self._ledger.commit(self.id, step.entries, step.state)
+        if step.state is not None:
+            self._publish(step)
+        self._rearm()
+
+    # ----- time --------------------------------------------------------------------------
+
+    def _rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = self.machine.due()
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, due - self._clock()), self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        step = self.machine.tick(now=self._clock(), sensors=self._sensors)
+        if step is None:  # the clock is behind the loop's: try again
+            self._rearm()
+            return
+        self._committed(step)
+        self._carry_out(step.actions)
+
+    # ----- actions -----------------------------------------------------------------------
+
+    def _carry_out(self, actions: Iterable[object]) -> None:
+        actions = tuple(actions)
+        if not actions:
+            return
+        task = asyncio.get_running_loop().create_task(self._perform_in_turn(actions))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("machine %s: actions failed", self.id, exc_info=task.exception())
+
+    async def _perform_in_turn(self, actions: tuple[object, ...]) -> None:
+        async with self._lock:  # one sequence at a time, in the order the steps came
+            await self._perform(actions, depth=0)
+
+    async def _perform(self, actions: Iterable[object], *, depth: int) -> bool:
+        """Carry out ``actions`` in order; ``False`` when one failed (the rest are skipped)."""
+        for action in actions:
+            if isinstance(action, DriveOutput):
+                if not await self._output(action.device, action.output, action.on, action.seconds):
+                    return False
+            elif isinstance(action, FireEvent):
+                await self._fire_inline(action.event, action.data, depth)
+            elif isinstance(action, RunService):
+                ok = await self._perform(action.actions, depth=depth + 1)
+                follow = action.then if ok else action.otherwise
+                if follow is not None:
+                    await self._fire_inline(follow, self._order_data(), depth)
+            elif isinstance(action, Dispense):
+                if not await self._dispense(action):
+                    return False
+            elif isinstance(action, PayOut):
+                _LOGGER.info(
+                    "machine %s: pay out %d (%s%s)",
+                    self.id,
+                    action.amount,
+                    action.reason,
+                    f", order {action.order}" if action.order is not None else "",
+                )
+        return True
+
+    def _order_data(self) -> dict[str, object]:
+        order = self.machine.s.order
+        return {"order": order.id} if order is not None else {}
+
+    async def _fire_inline(self, event: str, data: Mapping[str, object], depth: int) -> None:
+        if depth >= MAX_CHAIN:
+            _LOGGER.error("machine %s: more than %d chained events; stopped", self.id, MAX_CHAIN)
+            return
+        step = self._step(event, data)
+        if isinstance(step.result, Refused):
+            _LOGGER.warning("machine %s: %s", self.id, step.result.message)
+        await self._perform(step.actions, depth=depth + 1)
+
+    async def _dispense(self, action: Dispense) -> bool:
+        step = self.machine.start_dispense(action.order, now=self._clock())
+        if isinstance(step.result, Refused):  # already marked or ended: never twice
+            _LOGGER.warning("machine %s: %s", self.id, step.result.message)
+            return True
+        self._committed(step)  # the mark is on the card before the output moves
+        return await self._output(action.device, action.output, True, action.seconds)
+
+    async def _output(self, device: str, output: str, on: bool, seconds: float | None) -> bool:
+        try:
+            self._drive(device, output, on)
+            if seconds is not None:
+                await asyncio.sleep(seconds)
+                self._drive(device, output, not on)
+        except (OSError, KeyError) as err:
+            _LOGGER.error("machine %s: output %s/%s failed: %s", self.id, device, output, err)
+            return False
+        return True
+
+    # ----- readings out ------------------------------------------------------------------
+
+    def _publish(self, step: Step, *, everything: bool = False) -> None:
+        """Every transition of the step as a ``state`` reading, then credit and stock."""
+        ts = round(self._clock() * 1000)
+        moved = False
+        for transition in getattr(step.result, "transitions", ()):
+            if not transition.internal:
+                moved = True
+                self._send("state", transition.target, round(transition.at * 1000), force=True)
+        s = self.machine.s
+        self._send("state", self.machine.state, ts, force=everything and not moved)
+        self._send("credit", s.credit, ts, force=everything)
+        for slot in self.machine.products:
+            self._send(f"stock_{slot}", s.stock.get(slot, 0), ts, force=everything)
+
+    def _send(self, sensor: str, value: object, ts_ms: int, *, force: bool) -> None:
+        if not force and self._published.get(sensor, _MISSING) == value:
+            return
+        self._published[sensor] = value
+        self._emit(Reading(self.device_id, sensor, value, max(ts_ms, 0)))
+
+
+_MISSING: Final = object()
+
+
+def build_runners(
+    config: BridgeConfig,
+    *,
+    emit: Emit,
+    drive: Drive,
+    ledger_path: Path | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[Ledger | None, list[MachineRunner]]:
+    """A runner per vending machine of ``config``, sharing one ledger file."""
+    vending = [m for m in config.machines if m.vending is not None]
+    for machine in config.machines:
+        if machine.vending is None:
+            _LOGGER.warning(
+                "machine %s: only vending machines are run by this version; it is not run",
+                machine.id,
+            )  # cli.PLAIN_MACHINES_NOT_RUN says the same in check-config
+    if not vending:
+        return None, []
+    gpio_inputs = {
+        (device.id, sensor.id): sensor
+        for device in config.devices
+        for sensor in device.sensors
+        if isinstance(sensor, GpioInputConfig)
+    }
+    ledger = Ledger(ledger_path or config.state_dir / LEDGER_FILE)
+    runners = [
+        MachineRunner(
+            m, ledger=ledger, emit=emit, drive=drive, gpio_inputs=gpio_inputs, clock=clock
+        )
+        for m in vending
+    ]
+    return ledger, runners
