@@ -226,7 +226,7 @@ class BridgeCoordinator:
             translation_key=f"update_{err.update}",
             translation_placeholders={
                 "name": self.entry.title,
-                "bridge_contract": str(err.found if err.found is not None else 1),
+                "bridge_contract": str(err.spoken),
                 "integration_contract": str(CONTRACT_VERSION),
             },
         )

@@ -225,23 +225,14 @@ async def async_setup_entry(
     )
 
 
-class RestoringSensor(IotMonitorEntity, RestoreSensor):
-    """Keeps the value from before a restart for as long as there is no live one."""
+class StatisticSensor(IotMonitorEntity, RestoreSensor):
+    """One statistic of one sensor's current window.
 
-    _restored: NativeValue = None
-
-    @override
-    async def async_added_to_hass(self) -> None:
-        await super().async_added_to_hass()
-        last = await self.async_get_last_sensor_data()
-        if last is not None and last.native_unit_of_measurement == self.native_unit_of_measurement:
-            self._restored = last.native_value
-
-
-class StatisticSensor(RestoringSensor):
-    """One statistic of one sensor's current window."""
+    Keeps the value from before a restart for as long as there is no window since then.
+    """
 
     entity_description: StatisticEntityDescription
+    _restored: NativeValue = None
     # They change with every window: recording them would store a new attribute set each time.
     _unrecorded_attributes = frozenset({ATTR_WINDOW_START, ATTR_WINDOW_END})
 
@@ -267,6 +258,9 @@ class StatisticSensor(RestoringSensor):
     @override
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        if last is not None and last.native_unit_of_measurement == self.native_unit_of_measurement:
+            self._restored = last.native_value
         self.async_on_remove(self._track.listeners.add(self.async_write_ha_state))
 
     @property

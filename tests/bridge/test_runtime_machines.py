@@ -23,7 +23,12 @@ from iot_monitor_bridge.drivers import build_device_set
 from iot_monitor_bridge.drivers.base import now_ms
 from iot_monitor_bridge.protocol.discovery import BridgeInfo
 from iot_monitor_bridge.runtime.ledger import Ledger
-from iot_monitor_bridge.runtime.machines import MachineRunner, build_runners, machine_device
+from iot_monitor_bridge.runtime.machines import (
+    MachineRunner,
+    build_runners,
+    guarded_sensors,
+    machine_device,
+)
 from iot_monitor_bridge.runtime.publisher import Publisher
 from iot_monitor_bridge.runtime.spool import Spool
 from tests.support.fake_link import FakeLink, ManualClockLoop, advance, run, settle
@@ -35,6 +40,12 @@ COIN_PIN, BUTTON_A_PIN, PAY_PIN, DISPENSE_A_PIN = 17, 22, 25, 6
 def _config(tmp_path: Path) -> BridgeConfig:
     text = EXAMPLE.read_text(encoding="utf-8").replace("/var/lib/iot-monitor", str(tmp_path))
     return parse_config(text)
+
+
+def test_only_the_sensors_guards_read_are_watched(tmp_path: Path) -> None:
+    """Other readings (a fleet's, 160 a second in the demo) never reach the machine."""
+    (machine,) = _config(tmp_path).machines
+    assert guarded_sensors(machine) == {("fridge", "temperature")}
 
 
 class Rig:

@@ -116,11 +116,11 @@ class ContractMismatchError(InvalidDescriptionError):
         """Name the bridge and the version it speaks (``None``: older than versioning)."""
         self.bridge_id = bridge_id
         self.found = found
-        self.update: Final = (
-            "bridge" if found is None or found < CONTRACT_VERSION else "integration"
-        )
+        self.spoken: Final = 1 if found is None else found
+        """The version the bridge speaks: 1 had no ``contract`` field."""
+        self.update: Final = "bridge" if self.spoken < CONTRACT_VERSION else "integration"
         super().__init__(
-            f"bridge {bridge_id!r} speaks contract {found if found is not None else 1}, "
+            f"bridge {bridge_id!r} speaks contract {self.spoken}, "
             f"this side {CONTRACT_VERSION}: update the {self.update}"
         )
 

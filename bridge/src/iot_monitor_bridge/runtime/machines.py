@@ -32,6 +32,7 @@ from typing import Final
 from iot_monitor_bridge.config import BridgeConfig, GpioInputConfig, MachineConfig
 from iot_monitor_bridge.contract.description import SensorKind
 from iot_monitor_bridge.contract.readings import Reading
+from iot_monitor_bridge.machines import expr
 from iot_monitor_bridge.machines.engine import DriveOutput, FireEvent, Refused, RunService
 from iot_monitor_bridge.machines.vending import (
     Dispense,
@@ -54,6 +55,20 @@ MAX_CHAIN: Final = 64
 Drive = Callable[[str, str, bool], None]
 """Drive ``device``/``output`` on or off; raises ``OSError``/``KeyError`` when it cannot."""
 Emit = Callable[[Reading], None]
+
+
+def guarded_sensors(config: MachineConfig) -> frozenset[tuple[str, str]]:
+    """Return the ``(device, sensor)`` of every sensor a guard of ``config`` reads."""
+    texts = [t.guard or t.when for t in config.transitions]
+    if config.vending is not None:
+        texts += [config.vending.out_of_service, config.vending.back_in_service]
+    return frozenset(
+        (str(leaf[1]), str(leaf[2]))
+        for text in texts
+        if text is not None
+        for leaf in expr.names(expr.parse(text))
+        if leaf[0] == "sensor"
+    )
 
 
 def machine_device_id(machine_id: str) -> str:
@@ -135,6 +150,8 @@ class MachineRunner:
         self._drive = drive
         self._clock = clock
         self._sensors: dict[tuple[str, str], object] = {}
+        self._watched = guarded_sensors(config)
+        """The sensors some guard reads: only their readings can move the machine."""
         self._edges: dict[tuple[str, str], _EdgeInput] = {}
         self._triggers: dict[tuple[str, str], list[tuple[str, str, dict[str, object]]]] = {}
         vending = config.vending
@@ -221,8 +238,10 @@ class MachineRunner:
         if reading.device_id == self.device_id or self.vm is None:
             return
         key = (reading.device_id, reading.sensor_id)
-        self._sensors[key] = reading.value
         edge_input = self._edges.get(key)
+        if edge_input is None and key not in self._watched:
+            return  # e.g. a fleet's readings: no guard reads them
+        self._sensors[key] = reading.value
         if edge_input is not None:
             edge = edge_input.edge(reading.value)
             fired = False

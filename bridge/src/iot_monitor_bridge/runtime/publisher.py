@@ -136,7 +136,6 @@ class Publisher:
         self.faults = FaultLog(_LOGGER, "publisher")
         self.readings_total = 0
         self.published_total = 0
-        self.states_total = 0
         self._gates = self._make_gates(state_filters or {})
         self._state_topics: dict[tuple[str, str], str] = {}
         self._state_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -364,7 +363,6 @@ class Publisher:
             return False
         self._state_inflight.add(mid)
         gate.mark_published(now)
-        self.states_total += 1
         return True
 
     def _publish_current_states(self) -> None:
