@@ -33,12 +33,16 @@ STEPS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("msgspec, PyYAML and the validated configuration", _configuration),
     ("paho-mqtt (with urllib.request, http.client, email)", _importing("paho.mqtt.client")),
     ("psutil (health sensors)", _importing("psutil")),
-    ("http.server and prometheus-client", _importing("http.server", "prometheus_client")),
+    (
+        "websockets and prometheus-client (HTTP, kiosk)",
+        _importing("websockets.asyncio.server", "prometheus_client"),
+    ),
     (
         "the bridge's own modules",
         _importing(
             "iot_monitor_bridge.runtime.app",
             "iot_monitor_bridge.runtime.http",
+            "iot_monitor_bridge.runtime.kiosk",
             "iot_monitor_bridge.drivers.simulated",
             "iot_monitor_bridge.drivers.health",
         ),

@@ -1,6 +1,6 @@
 """The state machine engine's cost: the bridge's table engine against python-statemachine.
 
-For issue 9 the suggested engine was python-statemachine 3.x; the bridge uses its own table
+python-statemachine 3.x is the maintained library for the job; the bridge uses its own table
 (``iot_monitor_bridge.machines.engine``). This measures both on the same machine, the
 vending machine of ``bridge/examples/vending.yaml``, each in a fresh interpreter that has
 first imported what the running bridge already has (asyncio, sqlite3, json, logging, paho,

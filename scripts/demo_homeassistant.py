@@ -1,9 +1,11 @@
-"""Home Assistant for the demo: a config directory, onboarding, MQTT and the integration.
+"""Home Assistant for the demo: a config directory, onboarding, MQTT, the integration, a dashboard.
 
 Before start-up, Home Assistant's own stores get the demo owner, onboarding marked done and
 the HTTP server on loopback. Everything after start-up goes through Home Assistant's HTTP APIs,
 as a person in the browser would: the login flow, the config-flow API to set up MQTT against
-the demo broker, and the bridge's MQTT discovery, which offers iot_monitor to confirm.
+the demo broker, the bridge's MQTT discovery, which offers iot_monitor to confirm, a threshold
+(a config subentry) that switches the demo's fan, and a dashboard (websocket API), the default
+page, with the fleet card, the vending card, the thresholds and the fan.
 
     python scripts/demo_homeassistant.py prepare CONFIG_DIR --port 8123
     python scripts/demo_homeassistant.py onboard --url http://127.0.0.1:8123 --broker-port 1883
@@ -35,6 +37,11 @@ from homeassistant.helpers.storage import Store
 USERNAME = "demo"
 PASSWORD = "demo-iot-monitor"  # noqa: S105 - the documented demo login, local only
 CLIENT_ID = "http://127.0.0.1/"
+DASHBOARD = "iot-monitor"
+"""The demo dashboard's URL path (``/iot-monitor``), the default page."""
+FAN_DEVICE = "cooler"
+FAN_OUTPUT = "fan"
+"""The demo's output, on a mock pin (scripts/demo adds it to the bridge's configuration)."""
 REPO = Path(__file__).resolve().parent.parent
 
 CONFIGURATION = """\
@@ -225,6 +232,98 @@ class Api:
         """Discovered flows are listed only over the websocket API (as the UI does)."""
         return list(self.ws_command("config_entries/flow/progress") or [])
 
+    def layout(self, timeout: float) -> dict[str, Any]:
+        """The cards' layout of the demo's bridge once its means, fan and thresholds exist."""
+        deadline = time.monotonic() + timeout
+        while True:
+            bridges = (self.ws_command("iot_monitor/cards/layout") or {}).get("bridges", [])
+            if bridges and bridges[0]["devices"] and bridges[0]["machines"]:
+                bridge: dict[str, Any] = bridges[0]
+                means = [device["sensors"][0]["mean"] for device in bridge["devices"]]
+                named = all(threshold["entity_id"] for threshold in bridge["thresholds"])
+                if named and self.fan_entity_id(bridge["id"]) and all(map(self.number, means)):
+                    return bridge
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the bridge's devices did not show within {timeout:.0f} s")
+            time.sleep(1)
+
+    def number(self, entity_id: str | None) -> float | None:
+        """An entity's state as a number, ``None`` when it has none (yet)."""
+        status, state = self.call("GET", f"/api/states/{entity_id}")
+        try:
+            return float(state["state"]) if status == 200 else None
+        except ValueError:
+            return None
+
+    def fan_entity_id(self, bridge_id: str) -> str | None:
+        """The switch of the demo's output (the bridge's discovery makes it)."""
+        wanted = f"iot_monitor/{bridge_id}/{FAN_DEVICE}/{FAN_OUTPUT}"
+        for entity in self.ws_command("config/entity_registry/list") or []:
+            if entity["unique_id"] == wanted and entity["platform"] == "mqtt":
+                return str(entity["entity_id"])
+        return None
+
+    def add_threshold(self, bridge: dict[str, Any]) -> None:
+        """A limit on the mean temperature of the warmest device, just under its mean now.
+
+        So it trips within a window or two and the fan goes on, and goes off when the mean
+        falls back; a user sees the loop closed and changes the limit in the threshold's
+        settings.
+        """
+        if bridge["thresholds"]:
+            return
+        means = {
+            device["id"]: self.number(device["sensors"][0]["mean"]) or 0.0
+            for device in bridge["devices"]
+        }
+        warmest = max(means, key=lambda device: means[device])
+        fan = {"device": FAN_DEVICE, "output": FAN_OUTPUT}
+        _, flow = self.call(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            {"handler": [bridge["entry_id"], "threshold"]},
+        )
+        _, result = self.call(
+            "POST",
+            f"/api/config/config_entries/subentries/flow/{flow['flow_id']}",
+            {
+                "sensor": f"{warmest}/temperature",
+                "statistic": "mean",
+                "upper": round(means[warmest] - 0.3, 1),
+                "hysteresis": 0.2,
+                "reaction": {
+                    "trip_command": "set_output",
+                    "trip_arguments": fan | {"state": True},
+                    "clear_command": "set_output",
+                    "clear_arguments": fan | {"state": False},
+                    "cooldown": 30,
+                },
+            },
+        )
+        if result.get("type") != "create_entry":
+            raise SystemExit(f"adding the threshold failed: {result}")
+
+    def save_dashboard(self, bridge: dict[str, Any]) -> None:
+        """The demo's dashboard, made the one every user opens on (not the generated Overview)."""
+        if not any(
+            board["url_path"] == DASHBOARD for board in self.ws_command("lovelace/dashboards/list")
+        ):
+            self.ws_command(
+                "lovelace/dashboards/create",
+                url_path=DASHBOARD,
+                title="iot-monitor",
+                icon="mdi:raspberry-pi",
+                mode="storage",
+            )
+        config = dashboard(bridge, self.fan_entity_id(bridge["id"]))
+        self.ws_command("lovelace/config/save", url_path=DASHBOARD, config=config)
+        if self.ws_command("lovelace/config", url_path=DASHBOARD) != config:
+            raise SystemExit("saving the dashboard failed")
+        core = self.ws_command("frontend/get_system_data", key="core")["value"] or {}
+        self.ws_command(
+            "frontend/set_system_data", key="core", value=core | {"default_panel": DASHBOARD}
+        )
+
     def confirm_bridges(self, timeout: float) -> int:
         """Accept the iot_monitor flows that MQTT or zeroconf discovery started."""
         deadline = time.monotonic() + timeout
@@ -236,12 +335,61 @@ class Api:
         return len(self.entries("iot_monitor"))
 
 
+def dashboard(bridge: dict[str, Any], fan: str | None) -> dict[str, Any]:
+    """The demo dashboard: the fleet, the vending machine, the thresholds and the fan."""
+    thresholds = [threshold["entity_id"] for threshold in bridge["thresholds"]]
+    return {
+        "views": [
+            {
+                "title": "iot-monitor",
+                "path": "iot-monitor",
+                "icon": "mdi:raspberry-pi",
+                "type": "sections",
+                "max_columns": 3,
+                "sections": [
+                    {
+                        "type": "grid",
+                        "column_span": 2,
+                        "cards": [
+                            {
+                                "type": "custom:iot-monitor-fleet-card",
+                                "bridge": bridge["id"],
+                                "grid_options": {"columns": "full"},
+                            }
+                        ],
+                    },
+                    {
+                        "type": "grid",
+                        "cards": [
+                            {
+                                "type": "custom:iot-monitor-vending-card",
+                                "bridge": bridge["id"],
+                                "machine": bridge["machines"][0]["id"],
+                                "grid_options": {"columns": "full"},
+                            },
+                            {
+                                "type": "entities",
+                                "title": "Thresholds and outputs",
+                                "entities": [*thresholds, *([fan] if fan else [])],
+                                "grid_options": {"columns": "full"},
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+
+
 def onboard(url: str, broker_port: int, timeout: float) -> None:
     api = Api(url)
     api.wait_ready(timeout)
     api.log_in()
     api.set_up_mqtt(broker_port)
     bridges = api.confirm_bridges(timeout=60)
+    bridge = api.layout(timeout=120)
+    api.add_threshold(bridge)
+    api.save_dashboard(api.layout(timeout=30))  # again, with the threshold's entity
     print(f"Home Assistant ready at {url}: log in as {USERNAME} / {PASSWORD}; bridges: {bridges}")
 
 

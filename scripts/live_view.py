@@ -166,6 +166,8 @@ def _unit(unit: str) -> str:
 def _short(value: Any) -> str:
     if isinstance(value, dict) and {"latitude", "longitude"} <= set(value):
         return f"{value['latitude']:.4f},{value['longitude']:.4f}"
+    if isinstance(value, dict) and "event_type" in value:  # a machine's transition or sale
+        return str(value["event_type"])[:VALUE_WIDTH]
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)[:VALUE_WIDTH]

@@ -15,16 +15,22 @@ import probatio
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
+    ConfigSubentryFlow,
     OptionsFlowWithReload,
+    SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    ObjectSelector,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
@@ -33,24 +39,40 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.helpers.translation import async_get_translations
 
 from .const import (
     ALL_STATISTICS,
     CONF_BRIDGE_ID,
+    CONF_CLEAR_ARGUMENTS,
+    CONF_CLEAR_COMMAND,
+    CONF_COOLDOWN,
     CONF_HOST,
+    CONF_HYSTERESIS,
     CONF_LATENESS,
+    CONF_LOWER,
+    CONF_REACTION,
+    CONF_SENSOR,
+    CONF_STATISTIC,
     CONF_STATISTICS,
     CONF_THROTTLE,
     CONF_TOPIC_ROOT,
+    CONF_TRIP_ARGUMENTS,
+    CONF_TRIP_COMMAND,
+    CONF_UPPER,
     CONF_WINDOW_KIND,
     CONF_WINDOW_LENGTH,
+    DEFAULT_COOLDOWN,
     DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
+    STAT_MEAN,
+    SUBENTRY_THRESHOLD,
     SUBSCRIBE_QOS,
     WINDOW_SLIDING,
     WINDOW_TUMBLING,
 )
+from .contract.commands import COMMANDS, check_arguments
 from .contract.description import (
     BridgeDescription,
     ContractMismatchError,
@@ -59,6 +81,8 @@ from .contract.description import (
 )
 from .contract.ids import BRIDGE_ID_PATTERN, TOPIC_ROOT_PATTERN
 from .contract.topics import DEFAULT_TOPIC_ROOT, DESCRIPTION_SUBSCRIPTION, Topics
+from .sensor import sensor_subject
+from .thresholds import Limits
 
 SUBSCRIBE_TIMEOUT: Final = 10.0
 """Seconds the broker has to acknowledge a subscription before the flow gives up."""
@@ -175,6 +199,14 @@ class IotMonitorConfigFlow(ConfigFlow, domain=DOMAIN):
     @override
     def async_get_options_flow(config_entry: ConfigEntry) -> IotMonitorOptionsFlow:
         return IotMonitorOptionsFlow()
+
+    @classmethod
+    @callback
+    @override
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        return {SUBENTRY_THRESHOLD: ThresholdSubentryFlow}
 
     @override
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
@@ -422,3 +454,163 @@ class IotMonitorOptionsFlow(OptionsFlowWithReload):
                 OPTIONS_SCHEMA, {**DEFAULT_OPTIONS, **self.config_entry.options}
             ),
         )
+
+
+_NUMBER: Final = NumberSelector(NumberSelectorConfig(step="any", mode=NumberSelectorMode.BOX))
+_NON_NEGATIVE: Final = NumberSelector(
+    NumberSelectorConfig(min=0, step="any", mode=NumberSelectorMode.BOX)
+)
+_SECONDS: Final = NumberSelector(
+    NumberSelectorConfig(min=0, step=1, unit_of_measurement="s", mode=NumberSelectorMode.BOX)
+)
+_COMMAND_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(options=list(COMMANDS), mode=SelectSelectorMode.DROPDOWN)
+)
+_REACTION_SCHEMA: Final = probatio.Schema(
+    {
+        probatio.Optional(CONF_TRIP_COMMAND): _COMMAND_SELECTOR,
+        probatio.Optional(CONF_TRIP_ARGUMENTS): ObjectSelector(),
+        probatio.Optional(CONF_CLEAR_COMMAND): _COMMAND_SELECTOR,
+        probatio.Optional(CONF_CLEAR_ARGUMENTS): ObjectSelector(),
+        probatio.Required(CONF_COOLDOWN, default=DEFAULT_COOLDOWN): _SECONDS,
+    }
+)
+_THRESHOLD_DEFAULTS: Final = {
+    CONF_STATISTIC: STAT_MEAN,
+    CONF_HYSTERESIS: 0,
+    CONF_REACTION: {CONF_COOLDOWN: DEFAULT_COOLDOWN},
+}
+
+
+def _reaction_errors(reaction: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Refuse, as the command actions do, what the bridge would refuse whatever its setup."""
+    errors: dict[str, str] = {}
+    placeholders: dict[str, str] = {}
+    for command_key, arguments_key, kind in (
+        (CONF_TRIP_COMMAND, CONF_TRIP_ARGUMENTS, "trip"),
+        (CONF_CLEAR_COMMAND, CONF_CLEAR_ARGUMENTS, "clear"),
+    ):
+        command, arguments = reaction.get(command_key), reaction.get(arguments_key) or {}
+        if command is None:
+            if arguments:
+                errors[command_key] = "arguments_without_command"
+        elif not isinstance(arguments, dict):
+            errors[arguments_key] = f"{kind}_arguments_invalid"
+            placeholders[f"{kind}_problem"] = "expected an object"
+        elif problems := check_arguments(command, arguments):
+            errors[arguments_key] = f"{kind}_arguments_invalid"
+            placeholders[f"{kind}_problem"] = problems[0].message
+    return errors, placeholders
+
+
+class ThresholdSubentryFlow(ConfigSubentryFlow):
+    """Add or change a threshold: limits on a statistic of one sensor, and its commands.
+
+    Adding one adds its binary sensor without reloading the bridge; changing one reloads it,
+    and the binary sensor restores its status under the new limits.
+    """
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a threshold."""
+        return await self._async_step_threshold("user", user_input, None)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a threshold."""
+        return await self._async_step_threshold(
+            "reconfigure", user_input, self._get_reconfigure_subentry()
+        )
+
+    async def _async_step_threshold(
+        self, step_id: str, user_input: dict[str, Any] | None, subentry: ConfigSubentry | None
+    ) -> SubentryFlowResult:
+        entry = self._get_entry()
+        if entry.state is not ConfigEntryState.LOADED or entry.runtime_data.description is None:
+            return self.async_abort(reason="bridge_not_ready")
+        sensors = await self._async_sensors(entry.runtime_data.description)
+        errors: dict[str, str] = {}
+        placeholders = {"name": entry.title}
+        if user_input is not None:
+            limits = Limits(
+                user_input.get(CONF_LOWER), user_input.get(CONF_UPPER), user_input[CONF_HYSTERESIS]
+            )
+            if problem := limits.problem():
+                errors["base"] = problem
+            reaction_errors, reaction_placeholders = _reaction_errors(user_input[CONF_REACTION])
+            errors |= reaction_errors
+            placeholders |= reaction_placeholders
+            if not errors:
+                title = await self._async_title(
+                    *sensors[user_input[CONF_SENSOR]], user_input[CONF_STATISTIC]
+                )
+                if subentry is None:
+                    return self.async_create_entry(title=title, data=user_input)
+                return self.async_update_reload_and_abort(
+                    entry, subentry, title=title, data=user_input
+                )
+        suggested = user_input or (_THRESHOLD_DEFAULTS if subentry is None else subentry.data)
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(_threshold_schema(sensors), suggested),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def _async_sensors(self, description: BridgeDescription) -> dict[str, tuple[str, str]]:
+        """``<device id>/<sensor id>`` -> device name and sensor name, of every windowed sensor.
+
+        Sensors are named as their statistics' names have them, in the user's language.
+        """
+        language = self.hass.config.language
+        device_classes = await async_get_translations(
+            self.hass, language, "entity_component", ["sensor"]
+        )
+        return {
+            f"{device.id}/{sensor.id}": (
+                device.name,
+                sensor_subject(sensor, language, device_classes),
+            )
+            for device in description.devices
+            for sensor in device.sensors
+            if sensor.windowed
+        }
+
+    async def _async_title(self, device_name: str, subject: str, statistic: str) -> str:
+        """``Fleet 1: Mean temperature``, the statistic's entity name after its device's."""
+        names = await async_get_translations(
+            self.hass, self.hass.config.language, "entity", [DOMAIN]
+        )
+        name = names[f"component.{DOMAIN}.entity.sensor.{statistic}.name"]
+        return f"{device_name}: {name.format(sensor=subject)}"
+
+
+def _threshold_schema(sensors: dict[str, tuple[str, str]]) -> probatio.Schema:
+    """The form of a threshold, offering ``sensors`` (from ``_async_sensors``)."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_SENSOR): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(
+                            value=key, label=f"{device}: {subject[:1].upper()}{subject[1:]}"
+                        )
+                        for key, (device, subject) in sensors.items()
+                    ],
+                    sort=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            probatio.Required(CONF_STATISTIC): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(ALL_STATISTICS),
+                    translation_key=CONF_STATISTICS,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            probatio.Optional(CONF_LOWER): _NUMBER,
+            probatio.Optional(CONF_UPPER): _NUMBER,
+            probatio.Required(CONF_HYSTERESIS): _NON_NEGATIVE,
+            probatio.Required(CONF_REACTION): section(_REACTION_SCHEMA, {"collapsed": True}),
+        }
+    )

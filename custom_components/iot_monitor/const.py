@@ -59,3 +59,22 @@ DEFAULT_OPTIONS: Final[Mapping[str, Any]] = MappingProxyType(
 
 OFFLINE_REPAIR_AFTER: Final = 600.0
 """Seconds a configured bridge may be offline before a repair issue is raised."""
+
+# Thresholds: one config subentry each (docs/integration.md, "Thresholds").
+SUBENTRY_THRESHOLD: Final = "threshold"
+CONF_SENSOR: Final = "sensor"
+"""``<device id>/<sensor id>``: ids cannot contain ``/``."""
+CONF_STATISTIC: Final = "statistic"
+CONF_LOWER: Final = "lower"
+CONF_UPPER: Final = "upper"
+CONF_HYSTERESIS: Final = "hysteresis"
+CONF_REACTION: Final = "reaction"
+"""The section of the optional commands: the four below and the cooldown."""
+CONF_TRIP_COMMAND: Final = "trip_command"
+CONF_TRIP_ARGUMENTS: Final = "trip_arguments"
+CONF_CLEAR_COMMAND: Final = "clear_command"
+CONF_CLEAR_ARGUMENTS: Final = "clear_arguments"
+CONF_COOLDOWN: Final = "cooldown"
+DEFAULT_COOLDOWN: Final = 60.0
+EVENT_THRESHOLD: Final = f"{DOMAIN}_threshold"
+"""Fired when a threshold's status changes on a live window (not on a replayed one)."""

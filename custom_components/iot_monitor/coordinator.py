@@ -49,6 +49,7 @@ from .contract.faults import FaultLog
 from .contract.ids import BRIDGE_DEVICE_ID, device_identifier
 from .contract.readings import InvalidPayloadError, decode_stream, numeric_value
 from .contract.topics import Topics
+from .history import BridgeHistory
 from .statistics import WindowKind
 from .tracking import Listeners, SensorTrack, StatisticsWriter, WindowSettings
 
@@ -113,6 +114,7 @@ class BridgeCoordinator:
         )
         self.description: BridgeDescription | None = None
         self.tracks: dict[SensorKey, SensorTrack] = {}
+        self.history = BridgeHistory(hass, self.bridge_id, lambda: self.description)
         self.writer = StatisticsWriter(hass, self.settings.throttle)
         self.online: bool | None = None
         self.last_seen: datetime | None = None
@@ -237,7 +239,7 @@ class BridgeCoordinator:
             (device.id, sensor.id): (device, sensor)
             for device in description.devices
             for sensor in device.sensors
-            if sensor.numeric
+            if sensor.windowed
         }
         for key, track in self.tracks.items():
             if key in numeric and not track.describes(*numeric[key]):
@@ -272,11 +274,14 @@ class BridgeCoordinator:
 
     @callback
     def _async_remove_stale_entities(self) -> None:
-        """Remove entities of sensors (or statistics) that no longer exist, enabled or not."""
+        """Remove entities of sensors (or statistics) that no longer exist, enabled or not.
+
+        A threshold's entity stays: its subentry is the user's, and removing it removes both.
+        """
         registry = er.async_get(self.hass)
         expected = self._expected_entities()
         for entity in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            if entity.unique_id not in expected:
+            if entity.config_subentry_id is None and entity.unique_id not in expected:
                 registry.async_remove(entity.entity_id)
 
     @callback
@@ -372,6 +377,7 @@ class BridgeCoordinator:
             return
         self._async_seen()
         self.readings_received += len(readings)
+        self.history.async_add(readings)
         tracks = self.tracks
         changed = self.writer.async_changed
         for reading in readings:
@@ -420,4 +426,5 @@ class BridgeCoordinator:
                 for (device_id, sensor_id), track in self.tracks.items()
             },
             "faults": dict(self.faults.counts),
+            "history": self.history.diagnostics(),
         }

@@ -74,7 +74,7 @@ def _dimensionless(_sensor: SensorDescription) -> Measure:
     return None, None
 
 
-def _utc_iso(epoch_ms: int) -> str | None:
+def utc_iso(epoch_ms: int) -> str | None:
     """Epoch milliseconds as ISO 8601 in UTC, exactly; ``None`` past the year 9999.
 
     A bridge whose clock is far off must not break the entity.
@@ -283,6 +283,6 @@ class StatisticSensor(IotMonitorEntity, RestoreSensor):
         if (result := self._track.result) is None:
             return None
         return {
-            ATTR_WINDOW_START: _utc_iso(result.start_ms),
-            ATTR_WINDOW_END: _utc_iso(result.end_ms),
+            ATTR_WINDOW_START: utc_iso(result.start_ms),
+            ATTR_WINDOW_END: utc_iso(result.end_ms),
         }

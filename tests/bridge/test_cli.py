@@ -123,7 +123,7 @@ def test_check_config_lists_machines_and_their_devices(
     assert main(["check-config", "--config", str(example)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "  machine: vending (vending machine, 6 states)"
-    assert "  device: vending_machine (Vending machine): 5 sensors" in out
+    assert "  device: vending_machine (Vending machine): 13 sensors" in out
     assert not any("warning" in line for line in out)
 
 
@@ -235,14 +235,12 @@ machines:
 """
 
 
-def test_check_config_says_a_machine_without_vending_is_not_run(
+def test_check_config_lists_a_plain_machine_and_its_device(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _write(tmp_path, PLAIN_MACHINE)
     assert main(["check-config", "--config", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == [
-        "  machine: door (state machine, 2 states)",
-        "  warning: machine door: only vending machines are run by this version; "
-        "this one is checked but not run",
-    ]
+    assert "  device: door_machine (Door): 2 sensors" in out  # its state and transitions
+    assert out[-1] == "  machine: door (state machine, 2 states)"
+    assert not any("warning" in line for line in out)

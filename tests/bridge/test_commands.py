@@ -344,7 +344,7 @@ def test_a_401_digit_interval_gets_invalid_in_the_documented_words(
         ({"mqtt": {"password": "x"}}, "settings.mqtt: unknown key"),
         ({"health": {"disk_path": "/"}}, "settings.health.disk_path: unknown key"),
         ({"health": 5}, "settings.health: expected an object"),
-        ([], "settings: expected an object"),
+        ([], "settings: expected a JSON object"),
     ],
 )
 def test_set_config_refuses_settings_that_cannot_be_changed_remotely(

@@ -1,12 +1,18 @@
-"""/health and /metrics over a real socket on 127.0.0.1."""
+"""/health and /metrics over a real socket on 127.0.0.1.
+
+The server runs on an asyncio loop (as on the bridge's); here that loop has a thread of its
+own, so the tests can ask with the plain, blocking ``http.client``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -76,18 +82,42 @@ def request(
         connection.close()
 
 
+class LoopThread:
+    """An asyncio loop in a thread of its own, to run the server's coroutines on."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, work: Coroutine[None, None, None]) -> None:
+        asyncio.run_coroutine_threadsafe(work, self.loop).result(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[LoopThread]:
+    running = LoopThread()
+    yield running
+    running.close()
+
+
 @pytest.fixture(scope="module")
 def shared_source() -> SnapshotSource:
     return SnapshotSource()
 
 
 @pytest.fixture(scope="module")
-def shared_server(shared_source: SnapshotSource) -> Iterator[HttpServer]:
-    """One server for the module: stopping one waits out its 0.5 s poll interval."""
+def shared_server(shared_source: SnapshotSource, loop: LoopThread) -> Iterator[HttpServer]:
+    """One server for the module."""
     running = HttpServer("127.0.0.1", 0, shared_source)
-    running.start()
+    loop.run(running.start())
     yield running
-    running.stop()
+    loop.run(running.stop())
 
 
 @pytest.fixture
@@ -268,16 +298,16 @@ def test_requests_are_logged_at_debug_only(
     assert {r.levelno for r in request_lines} == {logging.DEBUG}
 
 
-def test_binds_only_the_configured_address(source: SnapshotSource) -> None:
+def test_binds_only_the_configured_address(source: SnapshotSource, loop: LoopThread) -> None:
     running = HttpServer("127.0.0.1", 0, source)
-    running.start()
+    loop.run(running.start())
     try:
         assert request(running.port, "/health").status == 200
         # 127.0.0.2 is loopback too, but nothing listens there.
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.2", running.port), timeout=5).close()
     finally:
-        running.stop()
+        loop.run(running.stop())
 
 
 def _ipv6_loopback() -> bool:
@@ -290,29 +320,31 @@ def _ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
-def test_binds_an_ipv6_address(source: SnapshotSource) -> None:
+def test_binds_an_ipv6_address(source: SnapshotSource, loop: LoopThread) -> None:
     running = HttpServer("::1", 0, source)
-    running.start()
+    loop.run(running.start())
     try:
         assert request(running.port, "/health", host="::1").status == 200
     finally:
-        running.stop()
+        loop.run(running.stop())
 
 
-def test_stop_closes_the_port(source: SnapshotSource) -> None:
+def test_stop_closes_the_port(source: SnapshotSource, loop: LoopThread) -> None:
     running = HttpServer("127.0.0.1", 0, source)
     with pytest.raises(RuntimeError):
         _ = running.port
-    running.start()
+    loop.run(running.start())
     port = running.port
     assert port > 0
-    running.stop()
+    loop.run(running.stop())
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
-    running.stop()  # idempotent
+    loop.run(running.stop())  # idempotent
 
 
-def test_port_in_use_raises_on_start(server: HttpServer, source: SnapshotSource) -> None:
+def test_port_in_use_raises_on_start(
+    server: HttpServer, source: SnapshotSource, loop: LoopThread
+) -> None:
     second = HttpServer("127.0.0.1", server.port, source)
     with pytest.raises(OSError, match="in use"):
-        second.start()
+        loop.run(second.start())

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iot_monitor_bridge.config import BridgeConfig, ConfigError, _Loader, parse_config, validate
+from iot_monitor_bridge.config import BridgeConfig, ConfigError, load_yaml, parse_config, validate
 from iot_monitor_bridge.machines.engine import Machine, MachineSpec
 from iot_monitor_bridge.machines.vending import VendingMachine
 from tests.bridge.test_config import _TREES, _check, _paths, _replaced
@@ -18,7 +17,7 @@ from tests.support.cli import run_cli
 
 EXAMPLE_PATH = Path(__file__).parents[2] / "bridge" / "examples" / "vending.yaml"
 EXAMPLE_TEXT = EXAMPLE_PATH.read_text(encoding="utf-8")
-EXAMPLE = yaml.load(EXAMPLE_TEXT, Loader=_Loader)  # the bridge's SafeLoader
+EXAMPLE = load_yaml(EXAMPLE_TEXT)
 
 
 def _problems(old: str, new: str, text: str = EXAMPLE_TEXT) -> list[str]:

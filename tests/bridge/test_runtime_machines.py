@@ -188,6 +188,32 @@ def test_a_purchase_offline_from_gpio_reaches_the_stream_in_order(
         assert credits[-1] == 0
         assert max(credits) == 5000
         assert _machine_readings(readings, "stock_a")[-1] == 9
+        assert _machine_readings(readings, "price_a") == [5000]  # at start; it never changed
+        moves = [
+            (t["event_type"], t["from"], t["to"]) for t in _machine_readings(readings, "transition")
+        ]
+        assert moves == [
+            ("start", "idle", "idle"),
+            ("when", "idle", "out_of_service"),
+            ("when", "out_of_service", "idle"),
+            ("select", "idle", "awaiting_payment"),
+            ("pay", "awaiting_payment", "dispensing"),
+            ("dispensed", "dispensing", "idle"),
+        ]
+        ledger = _machine_readings(readings, "ledger")
+        kinds = [e["event_type"] for e in ledger]
+        assert kinds.count("credit") == 10
+        assert kinds[-2:] == ["dispense", "sale"]
+        assert ledger[-1] == {
+            "event_type": "sale",
+            "seq": ledger[-1]["seq"],
+            "amount": 5000,
+            "slot": "a",
+            "order": 1,
+        }
+        assert [e["seq"] for e in ledger] == sorted(e["seq"] for e in ledger)
+        totals = {k: _machine_readings(readings, k)[-1] for k in ("sales", "sold", "cash_box")}
+        assert totals == {"sales": 5000, "sold": 1, "cash_box": 5000}
         state_topic = rig.topics.state("vending_machine", "state")
         assert rig.link.on(state_topic)[-1].payload.startswith(b'{"v":"idle"')
         await rig.stop()

@@ -44,6 +44,7 @@ BOILER = DeviceSpec(
         SensorSpec("door", "Door", SensorKind.BINARY),
         SensorSpec("mode", "Mode", SensorKind.ENUM, options=("eco", "boost")),
         SensorSpec("position", "Position", SensorKind.LOCATION),
+        SensorSpec("alarm", "Alarm", SensorKind.EVENT, options=("opened", "closed")),
     ),
     outputs=(OutputSpec("fan", "Fan"),),
 )
@@ -480,6 +481,34 @@ def test_without_a_broker_nothing_is_published_and_the_connection_brings_the_new
         assert rig.state_values("temperature") == [22.0]
 
     run_rig(tmp_path, scenario, connected=False)
+
+
+def test_an_event_is_published_once_live_and_never_again(tmp_path: Path) -> None:
+    """A re-sent event would fire again in Home Assistant: not after a connect or a birth."""
+
+    async def scenario(rig: Rig) -> None:
+        opened = {"event_type": "opened"}
+        rig.emit("alarm", opened)
+        rig.emit("alarm", opened)  # the same payload twice is two events
+        await settle()
+        assert rig.state_values("alarm") == [opened, opened]
+        rig.link.ack()
+        rig.link.deliver(TOPICS.ha_status, b"online")
+        await advance(rig.loop, STATES_DELAY_S + 0.1)
+        rig.link.down()
+        rig.emit("alarm", {"event_type": "closed"})  # without a broker: the stream only
+        await advance(rig.loop, 5.0)
+        rig.link.up()
+        await advance(rig.loop, STATES_DELAY_S + 60.0)
+        assert rig.state_values("alarm") == [opened, opened]
+        assert [r.value for r in rig.stream() if r.sensor_id == "alarm"][-1] == {
+            "event_type": "closed"
+        }
+        rig.emit("alarm", opened)
+        await settle()
+        assert rig.state_values("alarm") == [opened, opened, opened]
+
+    run_rig(tmp_path, scenario)
 
 
 def test_states_never_go_back_whatever_the_order_of_events(tmp_path: Path) -> None:

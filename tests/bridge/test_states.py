@@ -73,10 +73,28 @@ def test_the_default_throttle_depends_on_the_kind(kind: SensorKind | None, throt
     assert StateFilter(delta=0.5, heartbeat=60).resolved(kind) == StateFilter(throttle, 0.5, 60)
 
 
-@pytest.mark.parametrize("kind", [*SensorKind, None])
+@pytest.mark.parametrize("kind", [*(k for k in SensorKind if k is not SensorKind.EVENT), None])
 def test_a_throttle_that_was_set_is_kept_zero_included(kind: SensorKind | None) -> None:
     assert StateFilter(0.0).resolved(kind).throttle == 0.0
     assert StateFilter(2.5, 0.1, 30).resolved(kind) == StateFilter(2.5, 0.1, 30)
+
+
+def test_an_event_is_published_once_whatever_the_settings() -> None:
+    once = StateFilter(0.0, once=True)
+    assert StateFilter().resolved(SensorKind.EVENT) == once
+    assert StateFilter(2.5, 0.1, 30).resolved(SensorKind.EVENT) == once
+
+
+def test_an_event_gate_publishes_each_reading_once_and_never_repeats_it() -> None:
+    state = StateGate(StateFilter().resolved(SensorKind.EVENT))
+    sale = reading({"event_type": "sale"})
+    assert state.offer(sale)
+    assert state.due() == -math.inf
+    state.mark_published(1.0)
+    assert state.due() is None  # no heartbeat, no re-send
+    same = reading({"event_type": "sale"})  # the same payload again is a new event
+    assert state.offer(same)
+    assert state.due() == -math.inf
 
 
 def test_the_defaults_in_seconds() -> None:

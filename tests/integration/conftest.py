@@ -4,12 +4,13 @@ a bridge whose retained topics are on it, and that bridge's entry set up."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, Mock, PropertyMock, patch
 
 import pytest
+from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -19,6 +20,7 @@ from syrupy.assertion import SnapshotAssertion
 # Home Assistant's loader finds custom integrations only among packages already imported.
 from custom_components.iot_monitor.const import DOMAIN  # noqa: F401
 from tests.integration.bridge_entry import async_setup_bridge
+from tests.integration.command_bridge import CommandBridge
 from tests.integration.retained_broker import RetainedBroker
 from tests.support.bridge_fleet import FleetBridge
 from tests.support.mosquitto import Mosquitto
@@ -159,3 +161,17 @@ def mosquitto(socket_enabled: None, tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path / "broker").start()
     yield broker
     broker.kill()
+
+
+@pytest.fixture
+async def command_bridge(
+    hass: HomeAssistant, entry: MockConfigEntry, bridge: FleetBridge
+) -> AsyncIterator[CommandBridge]:
+    """The bridge's command handler, subscribed to the command topic once the entry is set up."""
+    command_bridge = CommandBridge(hass, bridge)
+    unsubscribe = await mqtt.async_subscribe(
+        hass, bridge.topics.command, command_bridge._command, 1
+    )
+    await hass.async_block_till_done()
+    yield command_bridge
+    unsubscribe()

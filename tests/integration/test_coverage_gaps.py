@@ -219,7 +219,7 @@ def test_a_description_round_trips_through_the_contract() -> None:
     assert described.topics.stream == "iot_monitor/lab-pi/stream"
     fleet_1 = next(d for d in described.devices if d.id == DEVICE)
     temperature = next(s for s in fleet_1.sensors if s.id == "temperature")
-    assert (temperature.name, temperature.kind, temperature.numeric) == (
+    assert (temperature.name, temperature.kind, temperature.windowed) == (
         None,  # only its device class: Home Assistant names it, translated
         SensorKind.NUMERIC,
         True,

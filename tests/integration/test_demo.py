@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,9 @@ class Demo:
         return "\n".join(f"--- {name}.log\n{self.log(name)[-4000:]}" for name in names)
 
 
-@pytest.fixture
-def demo(socket_enabled: None, tmp_path: Path) -> Iterator[Demo]:
-    """scripts/demo on free ports; sockets are allowed to 127.0.0.1, where it all listens."""
+@contextmanager
+def running_demo(tmp_path: Path, **env: str) -> Iterator[Demo]:
+    """scripts/demo on free ports, with ``env`` added to its environment."""
     directory = tmp_path / "demo"
     directory.mkdir()
     broker_port = ha_port = free_port()
@@ -104,6 +105,7 @@ def demo(socket_enabled: None, tmp_path: Path) -> Iterator[Demo]:
         "IOT_MONITOR_DEMO_PORT": str(broker_port),
         "IOT_MONITOR_DEMO_HA_PORT": str(ha_port),
         "IOT_MONITOR_DEMO_SECONDS": "240",  # a safety net: the test stops it long before
+        **env,
     }
     with (directory / "output.log").open("wb") as output:
         process = subprocess.Popen(
@@ -118,6 +120,13 @@ def demo(socket_enabled: None, tmp_path: Path) -> Iterator[Demo]:
     finally:
         kill_session(process.pid)
         process.wait(10)
+
+
+@pytest.fixture
+def demo(socket_enabled: None, tmp_path: Path) -> Iterator[Demo]:
+    """scripts/demo; sockets are allowed to 127.0.0.1, where it all listens."""
+    with running_demo(tmp_path) as running:
+        yield running
 
 
 def listening(port: int) -> bool:

@@ -40,6 +40,8 @@ class FleetBridge:
     topic_root: str = "iot_monitor"
     discovery_prefix: str = "homeassistant"
     version: str = "0.1.0"
+    extra: tuple[DeviceSpec, ...] = ()
+    """Devices besides the bridge's own and the fleet's (a state machine's)."""
     info: BridgeInfo = field(init=False)
     devices: list[DeviceSpec] = field(init=False)
 
@@ -52,7 +54,9 @@ class FleetBridge:
             self, "info", BridgeInfo(self.bridge_id, self.name, self.version, topics)
         )
         object.__setattr__(
-            self, "devices", [bridge_device(self.name, HEALTH_SENSORS), *fleet.devices]
+            self,
+            "devices",
+            [bridge_device(self.name, HEALTH_SENSORS), *fleet.devices, *self.extra],
         )
 
     @property

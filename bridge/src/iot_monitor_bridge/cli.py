@@ -119,14 +119,7 @@ def _summary(config: BridgeConfig) -> list[str]:
     for machine in config.machines:
         kind = "vending machine" if machine.vending is not None else "state machine"
         lines.append(f"machine: {machine.id} ({kind}, {len(machine.states)} states)")
-        if machine.vending is None:
-            lines.append(f"warning: machine {machine.id}: {PLAIN_MACHINES_NOT_RUN}")
     return lines
-
-
-PLAIN_MACHINES_NOT_RUN = (
-    "only vending machines are run by this version; this one is checked but not run"
-)
 
 
 def _load(path: Path) -> BridgeConfig | None:

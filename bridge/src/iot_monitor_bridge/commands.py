@@ -6,6 +6,9 @@ decides, and returns the result payload together with the *effects* the runtime 
 sockets, threads, files or hardware, so every path, hostile input included, is tested
 directly. The protocol is documented in docs/mqtt.md ("Command channel").
 
+The command names and their arguments (types, ranges, which are required) are the
+contract's (``contract/commands.py``), which the integration checks actions with too.
+
 Remote settings (``set_config``) are validated by the very structs that validate the
 configuration file, so a value the file would refuse is refused here too, with the
 same wording. They are kept as *overrides* of the file, persisted by the runtime, and
@@ -31,6 +34,12 @@ from iot_monitor_bridge.config import (
     MachineConfig,
     validate,
 )
+from iot_monitor_bridge.contract.commands import (
+    COMMANDS,
+    MAX_ID_LENGTH,
+    check_arguments,
+    clip,
+)
 from iot_monitor_bridge.contract.faults import FaultLog
 from iot_monitor_bridge.contract.readings import loads_strict
 
@@ -38,16 +47,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES: Final = 16 * 1024
 """Larger command payloads are answered ``too_large`` without being parsed."""
-MAX_ID_LENGTH: Final = 64
 SETTINGS_META_KEY: Final = "commands.settings"
 """Spool meta key of the persisted overrides (JSON, shaped like ``set_config``'s settings)."""
-_MAX_TEXT: Final = 64
-"""Longest piece of client-supplied text (a command name, an id) quoted in a message."""
 _MAX_PROBLEMS: Final = 10
-MAX_COUNT: Final = 10**6
-"""Most items one ``restock`` adds (the configuration's bound on stock)."""
-MAX_AMOUNT: Final = 10**9
-"""Highest price ``set_price`` takes (the configuration's ``Money`` bound)."""
 
 JsonObject: TypeAlias = dict[str, Any]
 SettingPath: TypeAlias = tuple[str, ...]
@@ -200,14 +202,8 @@ class TokenBucket:
 # ----- remote settings --------------------------------------------------------------------
 
 
-def _clip(text: str) -> str:
-    """Client-supplied text for a message or a log line: escaped and clipped."""
-    shown = repr(text[:_MAX_TEXT])[1:-1]
-    return shown + "..." if len(text) > _MAX_TEXT else shown
-
-
 def _quote(text: str) -> str:
-    return f"'{_clip(text)}'"
+    return f"'{clip(text)}'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +302,7 @@ def _leaves(
             yield from _leaves(value, (*path, key), known)
             continue
         expected = ", ".join(children[:_MAX_PROBLEMS])
-        yield f"{where}.{_clip(key)}: unknown key; expected one of: {expected}"
+        yield f"{where}.{clip(key)}: unknown key; expected one of: {expected}"
 
 
 # ----- the handler ------------------------------------------------------------------------
@@ -344,6 +340,7 @@ class CommandHandler:
             "set_price": self._set_price,
             "set_state": self._set_state,
         }
+        assert self._commands.keys() == COMMANDS.keys(), "one handler per contract command"
         self._machines = {machine.id: machine for machine in config.machines}
 
     @property
@@ -371,7 +368,7 @@ class CommandHandler:
         except RecursionError:
             return self._error(None, ErrorCode.BAD_JSON, "not JSON: nested too deeply")
         except ValueError as err:  # NaN, Infinity, an integer of thousands of digits
-            return self._error(None, ErrorCode.BAD_JSON, f"not JSON: {_clip(str(err))}")
+            return self._error(None, ErrorCode.BAD_JSON, f"not JSON: {clip(str(err))}")
         if not isinstance(message, dict):
             return self._error(None, ErrorCode.INVALID, "(top level): expected a JSON object")
         command_id = message.get("id")
@@ -390,17 +387,19 @@ class CommandHandler:
         if not isinstance(name, str):
             problem = "expected a string" if "command" in message else "field required"
             return self._error(command_id, ErrorCode.INVALID, f"command: {problem}")
-        command = self._commands.get(name)
-        if command is None:
-            known = ", ".join(self._commands)
+        if name not in COMMANDS:
+            known = ", ".join(COMMANDS)
             return self._error(
                 command_id,
                 ErrorCode.UNKNOWN_COMMAND,
                 f"unknown command {_quote(name)}; known: {known}",
             )
         args = {key: value for key, value in message.items() if key not in ("id", "command")}
+        problems = check_arguments(name, args)
+        if problems:
+            return self._invalid(command_id, [problem.message for problem in problems])
         try:
-            return command(command_id, args)
+            return self._commands[name](command_id, args)
         except Exception as err:  # the channel answers whatever happens
             self._logger.exception("command %s %s failed", name, _quote(command_id))
             return self._error(
@@ -449,22 +448,15 @@ class CommandHandler:
 
     # ----- commands -------------------------------------------------------------------------
 
-    def _ping(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        problems = _unknown_keys(args, ())
-        if problems:
-            return self._invalid(command_id, problems)
+    # Each gets arguments the contract's ``check_arguments`` accepted.
+
+    def _ping(self, command_id: str, _args: JsonObject) -> CommandOutcome:
         return self._ok(command_id, {"pong": True, "bridge": self._file_config.bridge.id})
 
-    def _get_config(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        problems = _unknown_keys(args, ())
-        if problems:
-            return self._invalid(command_id, problems)
+    def _get_config(self, command_id: str, _args: JsonObject) -> CommandOutcome:
         return self._ok(command_id, self._settings_result())
 
     def _set_config(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        problems = _unknown_keys(args, ("settings",))
-        if problems:
-            return self._invalid(command_id, problems)
         values, problems = self._validated(self._overrides, args["settings"])
         if problems:
             return self._invalid(command_id, problems)
@@ -475,16 +467,7 @@ class CommandHandler:
         return self._ok(command_id, {**self._settings_result(), "changed": changed}, effects)
 
     def _set_output(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        problems = _unknown_keys(args, ("device", "output", "state"))
-        for key in ("device", "output"):
-            if key in args and not isinstance(args[key], str):
-                problems.append(f"{key}: expected a string")
-        state = args.get("state")
-        if "state" in args and not (isinstance(state, bool) or state in ("ON", "OFF")):
-            problems.append('state: expected true, false, "ON" or "OFF"')
-        if problems:
-            return self._invalid(command_id, problems)
-        device, output = args["device"], args["output"]
+        device, output, state = args["device"], args["output"], args["state"]
         if (device, output) not in self._outputs:
             return self._error(
                 command_id,
@@ -495,32 +478,20 @@ class CommandHandler:
         effect = DriveOutput(device, output, on)
         return self._ok(command_id, {"device": device, "output": output, "state": on}, (effect,))
 
-    def _machine(
-        self, command_id: str, args: JsonObject, expected: tuple[str, ...]
-    ) -> tuple[MachineConfig | None, CommandOutcome | None]:
-        """The machine ``args`` names, or the error to answer (unknown keys, no such machine)."""
-        problems = _unknown_keys(args, expected)
-        for key in ("machine", "event", "slot", "state"):
-            if key in args and key in expected and not isinstance(args[key], str):
-                problems.append(f"{key}: expected a string")
-        if problems:
-            return None, self._invalid(command_id, problems)
+    def _machine(self, command_id: str, args: JsonObject) -> MachineConfig | CommandOutcome:
+        """The machine ``args`` names, or the error to answer (no such machine)."""
         machine = self._machines.get(args["machine"])
         if machine is None:
             known = ", ".join(self._machines) or "none"
             problem = f"machine: unknown machine {_quote(args['machine'])}; machines: {known}"
-            return None, self._invalid(command_id, [problem])
-        return machine, None
+            return self._invalid(command_id, [problem])
+        return machine
 
     def _fire(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        args = {"data": {}, **args}
-        machine, error = self._machine(command_id, args, ("machine", "event", "data"))
-        if error is not None or machine is None:
-            return error or self._invalid(command_id, ["machine: field required"])
-        data = args["data"]
-        if not isinstance(data, dict):
-            return self._invalid(command_id, ["data: expected a JSON object"])
-        event = args["event"]
+        machine = self._machine(command_id, args)
+        if isinstance(machine, CommandOutcome):
+            return machine
+        event, data = args["event"], args.get("data", {})
         if event not in machine.commands:
             allowed = ", ".join(machine.commands) or "none"
             return self._error(
@@ -532,38 +503,32 @@ class CommandHandler:
         return self._ok(command_id, None, (FireMachineEvent(machine.id, event, data),))
 
     def _slot_command(
-        self, command_id: str, args: JsonObject, key: str, low: int, high: int
+        self, command_id: str, args: JsonObject, event: str, key: str
     ) -> CommandOutcome:
-        machine, error = self._machine(command_id, args, ("machine", "slot", key))
-        if error is not None or machine is None:
-            return error or self._invalid(command_id, ["machine: field required"])
+        machine = self._machine(command_id, args)
+        if isinstance(machine, CommandOutcome):
+            return machine
         if machine.vending is None:
             return self._invalid(
                 command_id, [f"machine: {_quote(machine.id)} is not a vending machine"]
             )
-        problems: list[str] = []
         slots = [product.slot for product in machine.vending.products]
         if args["slot"] not in slots:
-            problems.append(f"slot: unknown slot {_quote(args['slot'])}; slots: {', '.join(slots)}")
-        value = args[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            problems.append(f"{key}: expected an integer from {low} to {high}")
-        if problems:
-            return self._invalid(command_id, problems)
-        event = "restock" if key == "count" else "set_price"
-        data = {"slot": args["slot"], key: value}
+            problem = f"slot: unknown slot {_quote(args['slot'])}; slots: {', '.join(slots)}"
+            return self._invalid(command_id, [problem])
+        data = {"slot": args["slot"], key: args[key]}
         return self._ok(command_id, None, (FireMachineEvent(machine.id, event, data),))
 
     def _restock(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        return self._slot_command(command_id, args, "count", 1, MAX_COUNT)
+        return self._slot_command(command_id, args, "restock", "count")
 
     def _set_price(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        return self._slot_command(command_id, args, "price", 1, MAX_AMOUNT)
+        return self._slot_command(command_id, args, "set_price", "price")
 
     def _set_state(self, command_id: str, args: JsonObject) -> CommandOutcome:
-        machine, error = self._machine(command_id, args, ("machine", "state"))
-        if error is not None or machine is None:
-            return error or self._invalid(command_id, ["machine: field required"])
+        machine = self._machine(command_id, args)
+        if isinstance(machine, CommandOutcome):
+            return machine
         if args["state"] not in machine.states:
             states = ", ".join(machine.states)
             return self._invalid(
@@ -638,10 +603,3 @@ def _setting_effect(path: SettingPath, seconds: float) -> Effect:
     if path == COMMIT_INTERVAL:
         return SetCommitInterval(seconds)
     return SetSensorInterval(path[1], path[3], seconds)
-
-
-def _unknown_keys(args: JsonObject, expected: tuple[str, ...]) -> list[str]:
-    """Problems for keys not in ``expected`` and for ``expected`` keys that are missing."""
-    problems = [f"{_clip(key)}: unknown key" for key in args if key not in expected]
-    problems += [f"{key}: field required" for key in expected if key not in args]
-    return problems

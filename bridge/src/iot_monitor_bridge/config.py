@@ -234,12 +234,19 @@ class MqttConfig(_Section, frozen=True, kw_only=True):
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
+KioskToken = Annotated[str, msgspec.Meta(min_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
+"""At least 16 characters that need no escaping in a URL."""
+
+
 class HttpConfig(_Section, frozen=True, kw_only=True):
-    """``http``: ``/health`` and ``/metrics`` (``port: 0`` picks a free port)."""
+    """``http``: ``/health``, ``/metrics`` and the kiosk page (``port: 0`` picks a free port)."""
 
     enabled: bool = True
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765
     bind: str = "0.0.0.0"
+    kiosk_token: KioskToken | None = None
+    """Lets a kiosk page on another host press buttons (``?token=``); by default one is
+    generated into ``<state_dir>/kiosk_token`` (docs/kiosk.md)."""
 
 
 class ZeroconfConfig(_Section, frozen=True, kw_only=True):
@@ -681,10 +688,18 @@ _WORD_KEYS: Final = frozenset({"on", "off", "yes", "no"})
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
+def load_yaml(text: str) -> Any:
+    """YAML as the bridge reads its files (``on`` is a word); ``yaml.YAMLError`` if invalid.
+
+    For tools that edit a config file before the bridge reads it (``scripts/demo``).
+    """
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+
+
 def parse_config(text: str, source: str = "config") -> BridgeConfig:
     """Parse and validate YAML text; raise ``ConfigError`` naming every problem."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

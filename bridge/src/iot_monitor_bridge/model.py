@@ -40,6 +40,9 @@ class SensorSpec:
     precision: int | None = None
     diagnostic: bool = False
     icon: str | None = None
+    statistics: bool = True
+    """``False``: Home Assistant keeps no rolling statistics of it (bookkeeping, not a
+    measured process)."""
 
 
 @dataclass(frozen=True, slots=True)

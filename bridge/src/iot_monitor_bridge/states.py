@@ -9,6 +9,10 @@ the spirit of ESPHome's sensor filters, while the stream still carries every rea
 - ``delta``: a number within ``delta`` of the last published one is not news.
 - ``heartbeat``: the newest value is published again after this long without a state.
 
+Events (``SensorKind.EVENT``) are the exception: each live one is published once, as it
+happens, and never again (a re-send would fire it again in Home Assistant); those that
+happen without a broker reach Home Assistant on the stream only.
+
 Pure: ``StateGate`` says *when* to publish; the publisher does the publishing and the timers.
 """
 
@@ -32,6 +36,8 @@ class StateFilter:
     throttle: float | None = None
     delta: float = 0.0
     heartbeat: float = 0.0
+    once: bool = False
+    """Publish each reading once, live, never again: an event."""
 
     def resolved(self, kind: SensorKind | None) -> StateFilter:
         """Return these settings with the default throttle of ``kind`` filled in.
@@ -39,6 +45,8 @@ class StateFilter:
         Numbers and locations change with every sample and are throttled; edges (binary
         sensors), enums, text and outputs (``kind`` ``None``) publish every change.
         """
+        if kind is SensorKind.EVENT:
+            return StateFilter(0.0, once=True)
         if self.throttle is not None:
             return self
         sampled = kind in (SensorKind.NUMERIC, SensorKind.LOCATION)
@@ -48,11 +56,13 @@ class StateFilter:
 class StateGate:
     """Decides when one sensor's state topic gets its newest reading."""
 
-    __slots__ = ("_filter", "_published_at", "latest", "published")
+    __slots__ = ("_filter", "_published_at", "latest", "once", "published")
 
     def __init__(self, state_filter: StateFilter) -> None:
         """Use resolved ``state_filter`` settings (no ``None`` throttle)."""
         self._filter = state_filter
+        self.once = state_filter.once
+        """Each reading is published at most once, when it comes (an event)."""
         self.latest: Reading | None = None
         """The newest reading the bridge has of this sensor."""
         self.published: Reading | None = None
@@ -73,6 +83,8 @@ class StateGate:
             return None
         if published is None:
             return -math.inf
+        if self.once:
+            return -math.inf if latest is not published else None
         if latest is not published and self._differs(latest.value, published.value):
             return self._published_at + (self._filter.throttle or 0.0)
         if self._filter.heartbeat > 0:

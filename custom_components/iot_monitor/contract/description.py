@@ -28,6 +28,7 @@ class SensorKind(StrEnum):
     ENUM = "enum"  # sensor with device_class enum and a fixed set of options
     TEXT = "text"  # free text sensor
     LOCATION = "location"  # device_tracker, value is {"latitude": .., "longitude": ..}
+    EVENT = "event"  # event entity, value is {"event_type": one of options, ...attributes}
 
 
 class _Part(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,11 +48,13 @@ class SensorDescription(_Part, frozen=True, kw_only=True):
     options: tuple[str, ...] = ()
     precision: Annotated[int, msgspec.Meta(ge=0, le=15)] | None = None
     diagnostic: bool = False
+    statistics: bool = True
+    """``False``: a number with no rolling statistics (a machine's credit, stock, sales)."""
 
     @property
-    def numeric(self) -> bool:
-        """Whether the integration keeps statistics of this sensor."""
-        return self.kind is SensorKind.NUMERIC
+    def windowed(self) -> bool:
+        """Whether the integration keeps rolling statistics of this sensor."""
+        return self.kind is SensorKind.NUMERIC and self.statistics
 
 
 class OutputDescription(_Part, frozen=True, kw_only=True):

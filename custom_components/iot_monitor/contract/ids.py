@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -42,3 +43,12 @@ def object_id(bridge_id: str, device_id: str) -> str:
 def unique_id(bridge_id: str, device_id: str, item_id: str) -> str:
     """Return the unique id of a raw sensor or output: ``iot_monitor/<bridge>/<device>/<item>``."""
     return f"iot_monitor/{bridge_id}/{device_id}/{item_id}"
+
+
+def bridge_of_identifier(identifier: str) -> str | None:
+    """Return the bridge id in a ``device_identifier``, or ``None`` if it is not one."""
+    prefix, _, rest = identifier.partition("/")
+    bridge_id = rest.partition("/")[0]
+    if prefix != "iot_monitor" or not re.fullmatch(BRIDGE_ID_PATTERN, bridge_id):
+        return None
+    return bridge_id

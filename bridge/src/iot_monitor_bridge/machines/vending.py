@@ -44,28 +44,27 @@ tests after every step: stock is never negative, and the money is conserved::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import msgspec
 
 from iot_monitor_bridge.config import MachineConfig, ProductConfig, VendingConfig
+from iot_monitor_bridge.contract.commands import MAX_AMOUNT, MAX_COUNT
 from iot_monitor_bridge.machines.engine import (
     Accepted,
     DispenseProduct,
     EventData,
-    Machine,
-    MachineSpec,
     Refused,
     Result,
     RunService,
     Transition,
 )
 from iot_monitor_bridge.machines.expr import Guard, SensorValues
+from iot_monitor_bridge.machines.recorded import Entry, MachineState, RecordedMachine, Step
 
-MAX_AMOUNT: Final = 10**9
-MAX_COUNT: Final = 10**6
 _IN_FLIGHT_STATES: Final = ("dispensing", "needs_attention")
 
 
@@ -78,31 +77,9 @@ class Order(msgspec.Struct, frozen=True):
     status: Literal["paid", "dispensing"] = "paid"
 
 
-class Entry(msgspec.Struct, frozen=True):
-    """One line of the ledger.
+class VendingState(MachineState):
+    """Everything a restart of a vending machine needs: the machine's and the money's."""
 
-    ``kind``: ``transition``, ``credit``, ``sale``, ``change``, ``refund``, ``restock``,
-    ``price``, ``override``, ``dispense`` (an order is about to be released), ``attention``
-    (a restart found an order it cannot finish).
-    """
-
-    seq: int
-    ts: int
-    """Milliseconds since the Unix epoch (``now`` as the runtime passed it)."""
-    kind: str
-    amount: int = 0
-    slot: str | None = None
-    order: int | None = None
-    count: int = 0
-    detail: str = ""
-
-
-class VendingState(msgspec.Struct):
-    """Everything a restart needs: stored with every step (``runtime/ledger.py``)."""
-
-    state: str
-    entered_at: float = 0.0
-    timer_armed: bool = True
     credit: int = 0
     selection: str | None = None
     order: Order | None = None
@@ -115,9 +92,10 @@ class VendingState(msgspec.Struct):
     """An admin put the machine out of service (``set_state``); until another ``set_state``
     or ``repaired``."""
     next_order: int = 1
-    seq: int = 0
     inserted: int = 0
     sales: int = 0
+    sold: int = 0
+    """Products sold (``sales`` is their money)."""
     change: int = 0
     refunds: int = 0
 
@@ -157,35 +135,16 @@ class PayOut:
     order: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one call did: the engine's result, the ledger entries, the state to store."""
+class VendingMachine(RecordedMachine[VendingState]):
+    """A vending machine: a recorded machine plus the money, stock and orders."""
 
-    result: Result
-    entries: tuple[Entry, ...] = ()
-    state: VendingState | None = None
-    """The state after the step, for the ledger; ``None`` when nothing changed."""
-    actions: tuple[object, ...] = field(default=())
-
-    @property
-    def ok(self) -> bool:
-        """Whether the event was accepted."""
-        return self.result.ok
-
-
-def _copy(state: VendingState) -> VendingState:
-    return msgspec.json.decode(msgspec.json.encode(state), type=VendingState)
-
-
-class VendingMachine:
-    """A vending machine: the engine's ``Machine`` plus the money, stock and orders."""
+    state_type = VendingState
 
     def __init__(self, config: MachineConfig, saved: VendingState | None = None) -> None:
         if config.vending is None:
             raise ValueError(f"machine '{config.id}' has no vending block")
-        self.config = config
+        super().__init__(config, saved)
         self.vending: VendingConfig = config.vending
-        self.spec = MachineSpec(config)
         self.products: dict[str, ProductConfig] = {p.slot: p for p in self.vending.products}
         self._out_guard = (
             Guard(self.vending.out_of_service) if self.vending.out_of_service else None
@@ -193,47 +152,12 @@ class VendingMachine:
         self._back_guard = (
             Guard(self.vending.back_in_service) if self.vending.back_in_service else None
         )
-        self._pending: list[Entry] = []
         self._payouts: list[PayOut] = []
-        self._now = 0.0
-        if saved is None:
-            self.s = VendingState(state=self.spec.initial)
-        else:
-            self.s = _copy(saved)
-        self.machine = Machine(
-            self.spec,
-            state=self.s.state if self.s.state in self.spec.states else None,
-            entered_at=self.s.entered_at,
-            timer_armed=self.s.timer_armed,
-        )
 
     # --- start and restart ---------------------------------------------------------------
 
-    @classmethod
-    def restore(
-        cls,
-        config: MachineConfig,
-        saved: VendingState | None,
-        *,
-        now: float,
-        sensors: SensorValues,
-    ) -> tuple[VendingMachine, Step]:
-        """The machine after a start: fresh, or as ``saved`` left it.
-
-        With the step to commit and carry out: a first start's stock, a resumed order, or
-        the stop in ``needs_attention``.
-        """
-        machine = cls(config, saved)
-        return machine, machine._started(saved, now, sensors)
-
-    def _started(self, saved: VendingState | None, now: float, sensors: SensorValues) -> Step:
-        self._begin(now)
-        if saved is None:
-            started = self.machine.start(now)
-            self._after_transition(started.transitions[0])
-            result: Result = started
-        else:
-            result = Accepted("restart", self.machine.state)
+    def _restarted(self, saved: VendingState | None, result: Result) -> Result:
+        """A first start's stock, a resumed order, or the stop in ``needs_attention``."""
         for slot, product in self.products.items():
             if slot not in self.s.stock:  # a first start, or a product added to the file
                 self.s.stock[slot] = product.stock
@@ -245,7 +169,7 @@ class VendingMachine:
         order = self.s.order
         if order is not None and self.machine.state == "dispensing":
             if order.status == "paid":  # the mark was never committed: nothing left the box
-                resumed = self.machine.resume(now)
+                resumed = self.machine.resume(self._now)
                 result = Accepted("restart", self.machine.state, (), resumed.actions)
             else:
                 result = self._forced(
@@ -254,23 +178,9 @@ class VendingMachine:
                     "bridge stopped; settle it",
                 )
                 self._entry("attention", order=order.id, slot=order.slot, amount=order.price)
-        if isinstance(result, Accepted):
-            result = result.then(self._automatic(now, sensors))
-        return self._finish(result)
-
-    def _forced(self, target: str, why: str) -> Accepted:
-        source = self.machine.state
-        result = self.machine.force(target, self._now)
-        self._entry("override", detail=f"{source} -> {target}: {why}")
-        self._after_transition(result.transitions[0])
-        return Accepted("restart", self.machine.state, result.transitions, result.actions)
+        return result
 
     # --- what guards read -----------------------------------------------------------------
-
-    @property
-    def state(self) -> str:
-        """The machine's current state."""
-        return self.machine.state
 
     @property
     def out_of_service(self) -> bool:
@@ -296,67 +206,6 @@ class VendingMachine:
             "out_of_service": self.out_of_service,
         }
 
-    def snapshot(self) -> VendingState:
-        """A copy of the whole state, as the ledger stores it."""
-        self.s.state = self.machine.state
-        self.s.entered_at = self.machine.entered_at
-        self.s.timer_armed = self.machine.timer_armed
-        return _copy(self.s)
-
-    def due(self) -> float | None:
-        """When ``tick`` has a timeout to fire, or ``None``."""
-        return self.machine.due()
-
-    # --- calls from the runtime -------------------------------------------------------------
-
-    def fire(
-        self, event: str, data: EventData | None, *, now: float, sensors: SensorValues
-    ) -> Step:
-        """Take ``event`` with ``data`` (from an input, Home Assistant, the kiosk, a service)."""
-        data = dict(data or {})
-        self._begin(now)
-        changed = self._update_condition(sensors)
-        refused: Result | None = None
-        if event not in self.machine.allowed():  # the table's refusal names state and events
-            refused = self.machine.step(event, data, now=now, sensors=sensors)
-        else:
-            refused = self._check(event, data)
-        if refused is not None:  # a changed condition is stored all the same
-            return Step(refused, state=self.snapshot() if changed else None)
-        result = self.machine.step(
-            event, data, now=now, sensors=sensors, variables=self.variables(data)
-        )
-        if not isinstance(result, Accepted):
-            return Step(result, state=self.snapshot() if changed else None)
-        self._effects(result, data)
-        return self._finish(result.then(self._automatic(now, sensors)))
-
-    def tick(self, *, now: float, sensors: SensorValues) -> Step | None:
-        """Fire a due timeout; ``None`` when none is due."""
-        if (due := self.due()) is None or now < due:
-            return None
-        self._begin(now)
-        self._update_condition(sensors)
-        result = self.machine.tick(
-            now=now, sensors=sensors, variables=self.variables(), automatic=False
-        )
-        if not isinstance(result, Accepted):  # refused by a guard: the timer is spent
-            return Step(result, state=self.snapshot()) if result is not None else None
-        self._effects(result, {})
-        return self._finish(result.then(self._automatic(now, sensors)))
-
-    def observe(self, *, now: float, sensors: SensorValues) -> Step | None:
-        """New sensor values: the out-of-service condition, automatic transitions.
-
-        ``None`` when nothing changed.
-        """
-        self._begin(now)
-        changed = self._update_condition(sensors)
-        result = self._automatic(now, sensors)
-        if result is None:
-            return Step(Accepted("observe", self.state), state=self.snapshot()) if changed else None
-        return self._finish(result)
-
     def start_dispense(self, order: int, *, now: float) -> Step:
         """Mark order ``order`` as being dispensed; commit this before driving the output.
 
@@ -377,42 +226,24 @@ class VendingMachine:
         self._entry("dispense", order=order, slot=current.slot, amount=current.price)
         return self._finish(Accepted("start_dispense", self.state))
 
-    def set_state(self, target: str, *, now: float, sensors: SensorValues) -> Step:
-        """Admin override: go to ``target`` (logged in the ledger).
-
-        Refused while an order is in flight: ``settle`` it (or let it finish) first.
-        """
-        self._begin(now)
-        if target not in self.spec.states:
-            states = ", ".join(self.spec.states)
-            return Step(
-                Refused(
-                    "set_state",
-                    self.state,
-                    "invalid",
-                    f"unknown state '{target}'; states: {states}",
-                )
-            )
+    def _override_refused(self, target: str) -> Refused | None:
+        """Refused while an order is in flight: ``settle`` it (or let it finish) first."""
         if self.s.order is not None:
-            return Step(
-                Refused(
-                    "set_state",
-                    self.state,
-                    "order_in_flight",
-                    f"order {self.s.order.id} is in flight; it ends with dispensed, "
-                    "dispense_failed or settle",
-                )
+            return Refused(
+                "set_state",
+                self.state,
+                "order_in_flight",
+                f"order {self.s.order.id} is in flight; it ends with dispensed, "
+                "dispense_failed or settle",
             )
         if target in _IN_FLIGHT_STATES:
-            return Step(
-                Refused("set_state", self.state, "invalid", f"'{target}' needs an order in flight")
+            return Refused(
+                "set_state", self.state, "invalid", f"'{target}' needs an order in flight"
             )
-        source = self.machine.state
-        result = self.machine.force(target, now)
+        return None
+
+    def _overridden(self, target: str) -> None:
         self.s.held = target == "out_of_service"
-        self._entry("override", detail=f"set_state {source} -> {target}")
-        self._after_transition(result.transitions[0])
-        return self._finish(result.then(self._automatic(now, sensors)))
 
     # --- the money ---------------------------------------------------------------------------
 
@@ -500,7 +331,7 @@ class VendingMachine:
         }.get(result.event)
         if effect is not None:
             effect(data)
-        self._after_transition(result.transitions[0])
+        super()._effects(result, data)
 
     def _on_coin(self, data: dict[str, object]) -> None:
         del data
@@ -571,29 +402,11 @@ class VendingMachine:
         self.s.failed_outputs.clear()
         self.s.held = False
 
-    def _after_transition(self, transition: Transition) -> None:
-        self._entry(
-            "transition",
-            detail=f"{transition.source} -> {transition.target} on {transition.event}",
-        )
-        if not transition.internal:
-            self._effects_of_entering(transition)
-
-    def _effects_of_entering(self, transition: Transition) -> None:
+    def _entered(self, transition: Transition) -> None:
         if transition.target != "awaiting_payment":
             self.s.selection = None
         if transition.target == "out_of_service" and self.s.order is None:
             self._return_credit("refund")
-
-    def _automatic(self, now: float, sensors: SensorValues) -> Accepted | None:
-        result: Accepted | None = None
-        for _ in range(len(self.spec.states)):
-            step = self.machine.automatic(now=now, sensors=sensors, variables=self.variables())
-            if step is None:
-                break
-            self._after_transition(step.transitions[0])
-            result = step if result is None else result.then(step)
-        return result
 
     def _update_condition(self, sensors: SensorValues) -> bool:
         """Whether the out-of-service condition changed; unknown counts as out of service."""
@@ -619,6 +432,7 @@ class VendingMachine:
 
     def _sale(self, order: Order, detail: str = "") -> None:
         self.s.sales += order.price
+        self.s.sold += 1
         self._entry("sale", amount=order.price, slot=order.slot, order=order.id, detail=detail)
         self.s.order = None
 
@@ -644,22 +458,14 @@ class VendingMachine:
     # --- bookkeeping -------------------------------------------------------------------------
 
     def _begin(self, now: float) -> None:
-        self._now = now
-        self._pending = []
+        super()._begin(now)
         self._payouts = []
 
-    def _entry(self, kind: str, **fields: object) -> None:
-        self.s.seq += 1
-        self._pending.append(
-            Entry(self.s.seq, round(self._now * 1000), kind, **fields)  # type: ignore[arg-type]
-        )
-
     def _finish(self, result: Result) -> Step:
-        actions = tuple(self._resolved(a) for a in getattr(result, "actions", ()))
-        actions += tuple(self._payouts)
-        entries = tuple(self._pending)
-        self._pending = []
-        return Step(result, entries, self.snapshot(), actions)
+        """The step, with ``dispense: true`` resolved to the order and the pay-outs after."""
+        step = super()._finish(result)
+        actions = tuple(self._resolved(a) for a in step.actions) + tuple(self._payouts)
+        return dataclasses.replace(step, actions=actions)
 
     def _resolved(self, action: object) -> object:
         """``dispense: true`` as the order's own ``Dispense``."""

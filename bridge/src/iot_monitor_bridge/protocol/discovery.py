@@ -36,6 +36,7 @@ _PLATFORM: Final = {
     SensorKind.TEXT: "sensor",
     SensorKind.BINARY: "binary_sensor",
     SensorKind.LOCATION: "device_tracker",
+    SensorKind.EVENT: "event",
 }
 
 
@@ -74,6 +75,12 @@ def _sensor_component(info: BridgeInfo, device: DeviceSpec, sensor: SensorSpec) 
             "json_attributes_topic": state_topic,
             "json_attributes_template": "{{ value_json.v | tojson }}",
             "source_type": "gps",
+        }
+    elif sensor.kind is SensorKind.EVENT:
+        component |= {
+            "state_topic": state_topic,
+            "value_template": "{{ value_json.v | tojson }}",
+            "event_types": list(sensor.options),
         }
     else:
         component["state_topic"] = state_topic
@@ -171,6 +178,7 @@ def description(info: BridgeInfo, devices: list[DeviceSpec]) -> BridgeDescriptio
                         options=s.options,
                         precision=s.precision,
                         diagnostic=s.diagnostic,
+                        statistics=s.statistics,
                     )
                     for s in device.sensors
                 ),

@@ -2,7 +2,7 @@
 
 One asyncio loop holds it all: driver tasks (each restarted with backoff if it fails, so
 one broken sensor never takes the daemon down), the MQTT link and publisher, the bridge's
-own diagnostic readings, the HTTP endpoint (its own thread) and the zeroconf announcement.
+own diagnostic readings, the HTTP endpoint (with the kiosk page) and the zeroconf announcement.
 Shutdown runs in reverse: drivers stop, in-flight readings get a moment to be
 acknowledged, ``offline`` is published and acknowledged, the spool is committed and
 closed, the announcement withdrawn and the HTTP server stopped.
@@ -51,6 +51,7 @@ from iot_monitor_bridge.runtime.machines import (
     build_runners,
     machine_device,
     machine_device_id,
+    machine_state_filters,
 )
 from iot_monitor_bridge.runtime.mqtt import MqttLink
 from iot_monitor_bridge.runtime.publisher import Publisher
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from iot_monitor_bridge.drivers.health import HealthDriver
     from iot_monitor_bridge.runtime.announce import Announcer
     from iot_monitor_bridge.runtime.http import HttpServer
+    from iot_monitor_bridge.runtime.kiosk import Kiosk
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ class BridgeApp:
         ]
         taken = {device.id for device in self.devices}
         for machine in config.machines:
-            if machine.vending is None:
-                continue
             if machine_device_id(machine.id) in taken:
                 raise DriverError(
                     f"machines: machine '{machine.id}' is announced as device "
@@ -124,6 +124,7 @@ class BridgeApp:
         self._publisher: Publisher | None = None
         self._announcer: Announcer | None = None
         self._http: HttpServer | None = None
+        self._kiosk: Kiosk | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._last_snapshot: BridgeSnapshot | None = None
 
@@ -172,12 +173,12 @@ class BridgeApp:
             info=self.info,
             devices=self.devices,
             outputs=outputs,
-            state_filters=self.device_set.state_filters,
+            state_filters=self.device_set.state_filters | machine_state_filters(self.devices),
         )
         self._link.on_up.append(self._broker_changed)
         self._publisher.start()
         self._start_machines()
-        self._start_http()
+        await self._start_http()
         self._link.start()
         if config.zeroconf.enabled:
             self._start_announcer()
@@ -200,6 +201,8 @@ class BridgeApp:
 
     async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
         _LOGGER.info("Shutting down")
+        if self._kiosk is not None:
+            self._kiosk.close()  # no presses while the machines stop
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -224,12 +227,12 @@ class BridgeApp:
         if self._announcer is not None:
             await self._announcer.stop()
         if self._http is not None:
-            await asyncio.to_thread(self._http.stop)
+            await self._http.stop()
         for output in self.device_set.outputs:
             self._close_quietly(output.close, output.device_id)
 
     def _start_machines(self) -> None:
-        """Restore and start every vending machine (docs/machines.md); they run offline too."""
+        """Restore and start every machine (docs/machines.md); they run offline too."""
         publisher = self.publisher
 
         def drive(device_id: str, output_id: str, on: bool) -> None:
@@ -239,30 +242,40 @@ class BridgeApp:
             self.config,
             emit=publisher.emit,
             drive=drive,
+            commit=publisher.commit,
         )
         for runner in runners:
             self.machines[runner.id] = runner
             publisher.listeners.append(runner.reading)
             runner.start()
 
-    def _start_http(self) -> None:
-        if not self.config.http.enabled:
+    async def _start_http(self) -> None:
+        """``/health``, ``/metrics`` and, with vending machines, the kiosk page (docs/kiosk.md)."""
+        http = self.config.http
+        if not http.enabled:
             return
         from iot_monitor_bridge.runtime.http import HttpServer  # noqa: PLC0415 - optional part
+        from iot_monitor_bridge.runtime.kiosk import Kiosk, kiosk_token  # noqa: PLC0415
 
-        server = HttpServer(self.config.http.bind, self.config.http.port, self.snapshot)
+        kiosk: Kiosk | None = None
+        vending = {key: r for key, r in self.machines.items() if r.config.vending is not None}
+        if vending:
+            token: str | None = None
+            try:
+                token = kiosk_token(self.config)
+            except OSError as err:  # the page still works from the Pi's own browser
+                _LOGGER.error("Kiosk token unavailable, buttons work on this host only: %s", err)
+            kiosk = Kiosk(vending, token)
+        server = HttpServer(http.bind, http.port, self.snapshot, kiosk)
         try:
-            server.start()
+            await server.start()
         except OSError as err:  # port in use: the bridge's real job goes on without it
-            _LOGGER.error(
-                "HTTP endpoint on %s:%d unavailable: %s",
-                self.config.http.bind,
-                self.config.http.port,
-                err,
-            )
+            _LOGGER.error("HTTP endpoint on %s:%d unavailable: %s", http.bind, http.port, err)
+            if kiosk is not None:
+                kiosk.close()
             return
-        self._http = server
-        _LOGGER.info("HTTP endpoint on %s:%d", self.config.http.bind, server.port)
+        self._http, self._kiosk = server, kiosk
+        _LOGGER.info("HTTP endpoint on %s:%d", http.bind, server.port)
 
     def _start_announcer(self) -> None:
         from iot_monitor_bridge.runtime.announce import Announcer  # noqa: PLC0415 - zeroconf

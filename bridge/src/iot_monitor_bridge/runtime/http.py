@@ -1,23 +1,21 @@
-"""The bridge's HTTP endpoint: ``/health`` for monitors, ``/metrics`` for Prometheus.
+"""The bridge's HTTP endpoint: ``/health``, ``/metrics`` and the kiosk page, on one port.
 
-Both pages are built from ``BridgeSnapshot`` at request time, so they can never disagree
-with the bridge's own sensors. The server runs in its own daemon thread and never lets
-an error escape a request: a failing snapshot is a 500 and one logged error, with no
-detail in the response.
+``/health`` and ``/metrics`` are built from ``BridgeSnapshot`` at request time, so they can
+never disagree with the bridge's own sensors. One ``websockets`` server on the bridge's loop
+answers the plain requests (``process_request``) and upgrades the kiosk page's websocket
+(runtime/kiosk.py), so the page needs no second port. An error never escapes a request: a
+failing snapshot is a 500 and one logged error, with no detail in the response.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import logging
-import socket
-import socketserver
-import threading
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from prometheus_client.core import (
@@ -28,14 +26,25 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
+from iot_monitor_bridge.runtime.kiosk import SOCKET_PATH as KIOSK_SOCKET
 from iot_monitor_bridge.runtime.status import BridgeSnapshot
+
+if TYPE_CHECKING:
+    from iot_monitor_bridge.runtime.kiosk import Kiosk
 
 _LOGGER = logging.getLogger(__name__)
 
 Snapshot = Callable[[], BridgeSnapshot]
 
 PREFIX = "iot_monitor_bridge"
+SERVER_HEADER: Final = "iot-monitor-bridge"
+"""The Server header names the product only, not the Python version."""
+MAX_MESSAGE: Final = 4096
+"""A kiosk press is a few dozen bytes; anything much larger closes that socket."""
 
 
 class SnapshotCollector:
@@ -113,117 +122,118 @@ def health_document(snap: BridgeSnapshot) -> dict[str, Any]:
     return {"status": "ok" if snap.healthy else "degraded", **dataclasses.asdict(snap)}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "iot-monitor-bridge"
-    timeout = 10.0  # an idle client cannot hold a thread for ever
+class _QuietLog(logging.LoggerAdapter[logging.Logger]):
+    """websockets' INFO lines (one per request) at DEBUG: scrapes would fill the journal."""
 
-    def version_string(self) -> str:
-        """The Server header names the product only, not the Python version."""
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self._respond(include_body=True)
-
-    def do_HEAD(self) -> None:
-        self._respond(include_body=False)
-
-    def _respond(self, *, include_body: bool) -> None:
-        path = urlsplit(self.path).path
-        try:
-            if path == "/health":
-                snap = self.server.snapshot()
-                status = HTTPStatus.OK if snap.healthy else HTTPStatus.SERVICE_UNAVAILABLE
-                body = json.dumps(health_document(snap)).encode()
-                content_type = "application/json"
-            elif path == "/metrics":
-                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                status, body = HTTPStatus.OK, encoder(self.server.registry)
-            else:
-                status, body, content_type = HTTPStatus.NOT_FOUND, b"not found\n", "text/plain"
-        except Exception:
-            _LOGGER.exception("HTTP %s failed", path)
-            status, body, content_type = (
-                HTTPStatus.INTERNAL_SERVER_ERROR,
-                b"internal error\n",
-                "text/plain",
-            )
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if include_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Requests go to DEBUG: a scrape every 15 s would otherwise fill the journal."""
-        if _LOGGER.isEnabledFor(logging.DEBUG):
-            _LOGGER.debug("%s %s", self.address_string(), format % args)
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Log ``msg``, INFO demoted to DEBUG."""
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], family: socket.AddressFamily, snapshot: Snapshot
-    ) -> None:
-        self.address_family = family
-        self._bind_host = address[0]
-        self.snapshot = snapshot
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(snapshot))
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse DNS lookup, which stalls on a Pi without DNS."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self._bind_host), self.server_address[1]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that goes away mid-response is routine, not a traceback on stderr."""
-        # socketserver calls this from its except block, so exc_info is the failure.
-        _LOGGER.debug("HTTP connection from %s failed", client_address, exc_info=True)  # noqa: LOG014
+def _response(status: HTTPStatus, content_type: str, body: bytes, *, head: bool) -> Response:
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, b"" if head else body)
 
 
 class HttpServer:
-    """``/health`` and ``/metrics`` on ``bind``:``port`` (port 0 picks a free port)."""
+    """``/health``, ``/metrics`` and the kiosk on ``bind``:``port`` (port 0 picks a free one)."""
 
-    def __init__(self, bind: str, port: int, snapshot: Snapshot) -> None:
+    def __init__(
+        self, bind: str, port: int, snapshot: Snapshot, kiosk: Kiosk | None = None
+    ) -> None:
         self._bind = bind
         self._port = port
         self._snapshot = snapshot
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._kiosk = kiosk
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(SnapshotCollector(snapshot))
+        self._server: Server | None = None
 
-    def start(self) -> None:
-        """Bind and serve from a daemon thread; binding errors (port in use) raise here."""
+    async def start(self) -> None:
+        """Bind and serve on the running loop; binding errors (port in use) raise here."""
         if self._server is not None:
             return
-        family = socket.getaddrinfo(
-            self._bind, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0][0]
-        self._server = _Server((self._bind, self._port), family, self._snapshot)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="iot-monitor-http", daemon=True
+        self._server = await serve(
+            self._serve_socket,
+            self._bind,
+            self._port,
+            process_request=self._route,
+            server_header=SERVER_HEADER,
+            logger=_QuietLog(logging.getLogger("websockets.server")),
+            compression=None,  # a few small messages: not worth zlib's memory per socket
+            max_size=MAX_MESSAGE,
         )
-        self._thread.start()
 
     @property
     def port(self) -> int:
         """The bound port."""
         if self._server is None:
             raise RuntimeError("the HTTP server is not started")
-        port: int = self._server.server_address[1]
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
         return port
 
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread; nothing if it is not started."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+    async def stop(self) -> None:
+        """Close the port and every kiosk socket; nothing if it is not started."""
+        server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        server.close()
+        await server.wait_closed()
+
+    async def _serve_socket(self, connection: ServerConnection) -> None:
+        """An upgraded socket: only the kiosk's are accepted by ``_route``."""
+        assert self._kiosk is not None, "_route upgrades only kiosk sockets"
+        await self._kiosk.serve(connection)
+
+    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Answer a plain request, or return ``None`` to upgrade a kiosk socket."""
+        path = urlsplit(request.path).path
+        if path == KIOSK_SOCKET and self._kiosk is not None and request.method == "GET":
+            upgrade = self._kiosk.handshake(connection, request)
+            if upgrade is not None:
+                self._log(connection, request, upgrade.status_code)
+            return upgrade
+        if request.method not in {"GET", "HEAD"}:
+            response = _response(
+                HTTPStatus.NOT_IMPLEMENTED, "text/plain", b"not implemented\n", head=False
+            )
+        else:
+            response = self._page(path, request)
+        self._log(connection, request, response.status_code)
+        return response
+
+    def _page(self, path: str, request: Request) -> Response:
+        head = request.method == "HEAD"
+        try:
+            if path == "/health":
+                snap = self._snapshot()
+                status = HTTPStatus.OK if snap.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+                body = json.dumps(health_document(snap)).encode()
+                return _response(status, "application/json", body, head=head)
+            if path == "/metrics":
+                encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+                return _response(HTTPStatus.OK, content_type, encoder(self._registry), head=head)
+            page = self._kiosk.page(path) if self._kiosk is not None else None
+            if page is not None:
+                return _response(HTTPStatus.OK, "text/html; charset=utf-8", page, head=head)
+        except Exception:
+            _LOGGER.exception("HTTP %s failed", path)
+            return _response(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain", b"internal error\n", head=head
+            )
+        return _response(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n", head=head)
+
+    @staticmethod
+    def _log(connection: ServerConnection, request: Request, status: int) -> None:
+        """Requests go to DEBUG: a scrape every 15 s would otherwise fill the journal."""
+        _LOGGER.debug(
+            '%s "%s %s" %d', connection.remote_address[0], request.method, request.path, status
+        )

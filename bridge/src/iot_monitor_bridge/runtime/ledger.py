@@ -25,7 +25,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from iot_monitor_bridge.machines.vending import Entry
+from iot_monitor_bridge.machines.recorded import Entry
 
 _T = TypeVar("_T", bound=msgspec.Struct)
 

@@ -1,9 +1,10 @@
-"""The machines' runtime: the thin adapter between the pure vending model and the bridge.
+"""The machines' runtime: the thin adapter between the pure machine models and the bridge.
 
-Per vending machine (``machines:`` with a ``vending`` block) a ``MachineRunner``:
+Per machine of ``machines:`` a ``MachineRunner`` (the model: ``VendingMachine`` for one
+with a ``vending`` block, else ``PlainMachine``):
 
 - at start opens the ledger (``<state_dir>/ledger.db``), restores the machine, commits the
-  step and carries out its actions (a resumed dispense);
+  step and carries out its actions (a first start's entry actions, a resumed dispense);
 - takes events from ``gpio_input`` edges named in ``inputs`` and ``vending.coin`` (derived
   from the binary readings of that sensor), from the command channel (``fire``, ``restock``,
   ``set_price``, ``set_state``) and from its own actions; every step is committed to the
@@ -13,9 +14,11 @@ Per vending machine (``machines:`` with a ``vending`` block) a ``MachineRunner``
 - carries out actions in order, one sequence at a time: outputs (pulses with ``for``),
   fired events, services (``then``/``else``), dispenses (``start_dispense`` committed before
   the output is driven);
-- emits every transition as a reading of its own device (``<machine>_machine``: ``state``,
-  ``credit``, ``stock_<slot>``), so it reaches Home Assistant through the spool and the
-  stream in ``seq`` order, however long the broker was away.
+- emits every transition as readings of its own device (``<machine>_machine``: ``state``
+  and the ``transition`` event; a vending machine's ledger entries as the ``ledger`` event,
+  ``credit``, ``stock_<slot>``, ``price_<slot>`` and the sales totals), so they reach Home
+  Assistant through the spool and the stream in ``seq`` order, however long the broker was
+  away.
 
 It decides nothing: the model does (docs/machines.md, "What the runtime does next").
 """
@@ -27,22 +30,25 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from iot_monitor_bridge.config import BridgeConfig, GpioInputConfig, MachineConfig
 from iot_monitor_bridge.contract.description import SensorKind
 from iot_monitor_bridge.contract.readings import Reading
 from iot_monitor_bridge.machines import expr
 from iot_monitor_bridge.machines.engine import DriveOutput, FireEvent, Refused, RunService
-from iot_monitor_bridge.machines.vending import (
-    Dispense,
-    PayOut,
+from iot_monitor_bridge.machines.recorded import (
+    ENTRY_KINDS,
+    Entry,
+    MachineState,
+    PlainMachine,
+    RecordedMachine,
     Step,
-    VendingMachine,
-    VendingState,
 )
+from iot_monitor_bridge.machines.vending import Dispense, PayOut, VendingMachine
 from iot_monitor_bridge.model import DeviceSpec, SensorSpec
 from iot_monitor_bridge.runtime.ledger import Ledger
+from iot_monitor_bridge.states import StateFilter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +61,12 @@ MAX_CHAIN: Final = 64
 Drive = Callable[[str, str, bool], None]
 """Drive ``device``/``output`` on or off; raises ``OSError``/``KeyError`` when it cannot."""
 Emit = Callable[[Reading], None]
+Commit = Callable[[], None]
+"""Make the readings emitted so far durable (the spool's commit)."""
+
+
+def _nothing_to_commit() -> None:
+    """Readings that need no commit (a test's sink)."""
 
 
 def guarded_sensors(config: MachineConfig) -> frozenset[tuple[str, str]]:
@@ -76,8 +88,28 @@ def machine_device_id(machine_id: str) -> str:
     return f"{machine_id}_machine"
 
 
+TRANSITION_EVENTS: Final = ("start", "set_state", "timeout", "when")
+"""What moves a machine besides its own events: its first start, an override, a timeout
+with no event of its own, an automatic (``when``) transition."""
+LEDGER_EVENTS: Final = tuple(kind for kind in ENTRY_KINDS if kind != "transition")
+"""The ledger entries sent as ``ledger`` events (transitions are the ``transition`` event)."""
+
+
+_STOCK: Final = (None, "measurement", None)
+
+
+def transition_event_types(config: MachineConfig) -> tuple[str, ...]:
+    """Every ``event_type`` the ``transition`` event can carry: what moved the machine."""
+    events = {t.event for t in config.transitions if t.event is not None}
+    return tuple(sorted(events | set(TRANSITION_EVENTS)))
+
+
 def machine_device(config: MachineConfig) -> DeviceSpec:
-    """The machine as a device: its state (an enum), credit and stock per slot."""
+    """The machine as a device: its state (an enum) and transitions (an event).
+
+    A vending machine adds its ledger entries (an event), credit, stock and price per slot
+    and the sales totals.
+    """
     sensors = [
         SensorSpec(
             "state",
@@ -86,27 +118,72 @@ def machine_device(config: MachineConfig) -> DeviceSpec:
             device_class="enum",
             options=tuple(config.states),
             icon="mdi:state-machine",
-        )
+        ),
+        SensorSpec(
+            "transition",
+            "Transition",
+            SensorKind.EVENT,
+            options=transition_event_types(config),
+            icon="mdi:swap-horizontal",
+        ),
     ]
     if config.vending is not None:
         unit = config.vending.currency
-        sensors.append(SensorSpec("credit", "Credit", unit=unit, precision=0, icon="mdi:cash"))
+        money = ("monetary", "total", unit)
+        price = ("monetary", None, unit)
+        numbers = [
+            ("credit", "Credit", "mdi:cash", (None, None, unit)),
+            ("sales", "Sales", "mdi:cash-register", money),
+            ("cash_box", "Cash box", "mdi:safe", money),
+            ("sold", "Products sold", "mdi:basket", (None, "total_increasing", None)),
+            *(
+                (f"stock_{p.slot}", f"Stock {p.slot} ({p.name})", "mdi:package-variant", _STOCK)
+                for p in config.vending.products
+            ),
+            *(
+                (f"price_{p.slot}", f"Price {p.slot} ({p.name})", "mdi:tag", price)
+                for p in config.vending.products
+            ),
+        ]
+        sensors.append(
+            SensorSpec("ledger", "Ledger", SensorKind.EVENT, options=LEDGER_EVENTS, icon="mdi:book")
+        )
         sensors.extend(
             SensorSpec(
-                f"stock_{p.slot}",
-                f"Stock {p.slot} ({p.name})",
-                state_class="measurement",
+                sensor_id,
+                name,
+                unit=number_unit,
+                device_class=device_class,
+                state_class=state_class,
                 precision=0,
-                icon="mdi:package-variant",
+                icon=icon,
+                statistics=False,  # bookkeeping: windows of it would say nothing
             )
-            for p in config.vending.products
+            for sensor_id, name, icon, (device_class, state_class, number_unit) in numbers
         )
     return DeviceSpec(
         machine_device_id(config.id),
         config.display_name,
-        "iot-monitor state machine",
+        MODEL,
         sensors=tuple(sensors),
     )
+
+
+MODEL: Final = "iot-monitor state machine"
+"""The model of a machine's device, which tells it from the sensors' devices."""
+
+
+def machine_state_filters(devices: Iterable[DeviceSpec]) -> dict[tuple[str, str], StateFilter]:
+    """Every change of a machine's numbers on its state topic: a coin or a sale is news.
+
+    (Numbers default to one state per 10 s: right for a sampled sensor, not for stock.)
+    """
+    return {
+        (device.id, sensor.id): StateFilter(throttle=0.0)
+        for device in devices
+        if device.model == MODEL
+        for sensor in device.sensors
+    }
 
 
 class _EdgeInput:
@@ -141,12 +218,14 @@ class MachineRunner:
         drive: Drive,
         gpio_inputs: Mapping[tuple[str, str], GpioInputConfig],
         clock: Callable[[], float] = time.time,
+        commit: Commit = _nothing_to_commit,
     ) -> None:
         self.config = config
         self.id = config.id
         self.device_id = machine_device_id(config.id)
         self._ledger = ledger
         self._emit = emit
+        self._commit_readings = commit
         self._drive = drive
         self._clock = clock
         self._sensors: dict[tuple[str, str], object] = {}
@@ -155,16 +234,16 @@ class MachineRunner:
         self._edges: dict[tuple[str, str], _EdgeInput] = {}
         self._triggers: dict[tuple[str, str], list[tuple[str, str, dict[str, object]]]] = {}
         vending = config.vending
-        assert vending is not None, "only vending machines are run"
-        if vending.coin is not None:
+        if vending is not None and vending.coin is not None:
             self._trigger(vending.coin.input, vending.coin.edge, "coin", {}, gpio_inputs)
         for item in config.inputs:
             self._trigger(item.input, item.edge, item.event, dict(item.data), gpio_inputs)
-        self.vm: VendingMachine | None = None
+        self.vm: RecordedMachine[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: dict[str, object] = {}
+        self._watchers: list[Callable[[], None]] = []
 
     def _trigger(
         self,
@@ -184,12 +263,14 @@ class MachineRunner:
 
     def start(self) -> None:
         """Restore the machine, commit, publish its state and carry out resumed actions."""
-        saved = self._ledger.load(self.id, VendingState)
-        self.vm, step = VendingMachine.restore(
-            self.config, saved, now=self._clock(), sensors=self._sensors
+        kind: type[RecordedMachine[Any]] = (
+            VendingMachine if self.config.vending is not None else PlainMachine
         )
+        saved: MachineState | None = self._ledger.load(self.id, kind.state_type)
+        self.vm, step = kind.restore(self.config, saved, now=self._clock(), sensors=self._sensors)
         self._ledger.commit(self.id, step.entries, step.state)
         self._publish(step, everything=True)
+        self._commit_readings()
         self._rearm()
         self._carry_out(step.actions)
 
@@ -212,11 +293,21 @@ class MachineRunner:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on the loop after every committed step; returns the unwatch."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
     @property
-    def machine(self) -> VendingMachine:
+    def machine(self) -> RecordedMachine[Any]:
         """The running model."""
         assert self.vm is not None, "the machine is not started"
         return self.vm
+
+    @property
+    def vending(self) -> VendingMachine | None:
+        """The running model if it is a vending machine."""
+        return self.vm if isinstance(self.vm, VendingMachine) else None
 
     # ----- events in ---------------------------------------------------------------------
 
@@ -268,7 +359,10 @@ class MachineRunner:
         self._ledger.commit(self.id, step.entries, step.state)
         if step.state is not None:
             self._publish(step)
+            self._commit_readings()  # as durable as the ledger: no hole after a kill
         self._rearm()
+        for callback in tuple(self._watchers):
+            callback()
 
     # ----- time --------------------------------------------------------------------------
 
@@ -337,7 +431,7 @@ class MachineRunner:
         return True
 
     def _order_data(self) -> dict[str, object]:
-        order = self.machine.s.order
+        order = self.vending.s.order if self.vending is not None else None
         return {"order": order.id} if order is not None else {}
 
     async def _fire_inline(self, event: str, data: Mapping[str, object], depth: int) -> None:
@@ -350,7 +444,8 @@ class MachineRunner:
         await self._perform(step.actions, depth=depth + 1)
 
     async def _dispense(self, action: Dispense) -> bool:
-        step = self.machine.start_dispense(action.order, now=self._clock())
+        assert self.vending is not None, "only a vending machine dispenses"
+        step = self.vending.start_dispense(action.order, now=self._clock())
         if isinstance(step.result, Refused):  # already marked or ended: never twice
             _LOGGER.warning("machine %s: %s", self.id, step.result.message)
             return True
@@ -371,18 +466,35 @@ class MachineRunner:
     # ----- readings out ------------------------------------------------------------------
 
     def _publish(self, step: Step, *, everything: bool = False) -> None:
-        """Every transition of the step as a ``state`` reading, then credit and stock."""
+        """The step's transitions (``state`` and ``transition``), ledger entries, then totals."""
         ts = round(self._clock() * 1000)
         moved = False
         for transition in getattr(step.result, "transitions", ()):
             if not transition.internal:
                 moved = True
-                self._send("state", transition.target, round(transition.at * 1000), force=True)
-        s = self.machine.s
+                at = round(transition.at * 1000)
+                self._send("state", transition.target, at, force=True)
+                event = {
+                    "event_type": transition.event,
+                    "from": transition.source,
+                    "to": transition.target,
+                }
+                self._send("transition", event, at, force=True)
+        for entry in step.entries:
+            if entry.kind != "transition":
+                self._send("ledger", _ledger_event(entry), entry.ts, force=True)
         self._send("state", self.machine.state, ts, force=everything and not moved)
+        vending = self.vending
+        if vending is None:
+            return
+        s = vending.s
         self._send("credit", s.credit, ts, force=everything)
-        for slot in self.machine.products:
+        self._send("sales", s.sales, ts, force=everything)
+        self._send("cash_box", s.inserted - s.change - s.refunds, ts, force=everything)
+        self._send("sold", s.sold, ts, force=everything)
+        for slot in vending.products:
             self._send(f"stock_{slot}", s.stock.get(slot, 0), ts, force=everything)
+            self._send(f"price_{slot}", s.prices.get(slot, 0), ts, force=everything)
 
     def _send(self, sensor: str, value: object, ts_ms: int, *, force: bool) -> None:
         if not force and self._published.get(sensor, _MISSING) == value:
@@ -394,6 +506,15 @@ class MachineRunner:
 _MISSING: Final = object()
 
 
+def _ledger_event(entry: Entry) -> dict[str, object]:
+    """A ledger entry as the ``ledger`` event's payload: its kind and the fields it has."""
+    event: dict[str, object] = {"event_type": entry.kind, "seq": entry.seq}
+    fields = {"amount": entry.amount, "slot": entry.slot, "order": entry.order}
+    fields |= {"count": entry.count, "detail": entry.detail}
+    event |= {key: value for key, value in fields.items() if value not in (None, 0, "")}
+    return event
+
+
 def build_runners(
     config: BridgeConfig,
     *,
@@ -401,16 +522,10 @@ def build_runners(
     drive: Drive,
     ledger_path: Path | None = None,
     clock: Callable[[], float] = time.time,
+    commit: Commit = _nothing_to_commit,
 ) -> tuple[Ledger | None, list[MachineRunner]]:
-    """A runner per vending machine of ``config``, sharing one ledger file."""
-    vending = [m for m in config.machines if m.vending is not None]
-    for machine in config.machines:
-        if machine.vending is None:
-            _LOGGER.warning(
-                "machine %s: only vending machines are run by this version; it is not run",
-                machine.id,
-            )  # cli.PLAIN_MACHINES_NOT_RUN says the same in check-config
-    if not vending:
+    """A runner per machine of ``config``, sharing one ledger file."""
+    if not config.machines:
         return None, []
     gpio_inputs = {
         (device.id, sensor.id): sensor
@@ -421,8 +536,14 @@ def build_runners(
     ledger = Ledger(ledger_path or config.state_dir / LEDGER_FILE)
     runners = [
         MachineRunner(
-            m, ledger=ledger, emit=emit, drive=drive, gpio_inputs=gpio_inputs, clock=clock
+            m,
+            ledger=ledger,
+            emit=emit,
+            drive=drive,
+            gpio_inputs=gpio_inputs,
+            clock=clock,
+            commit=commit,
         )
-        for m in vending
+        for m in config.machines
     ]
     return ledger, runners

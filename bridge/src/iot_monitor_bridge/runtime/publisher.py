@@ -317,6 +317,14 @@ class Publisher:
             await asyncio.sleep(COMMIT_CHECK_S)
             self._commit_if_due()
 
+    def commit(self) -> None:
+        """Make the readings accepted so far durable now, whatever the commit policy says.
+
+        A machine's step is in its ledger at once; its readings must not wait for the
+        spool's next commit, or a kill in between would leave a hole in the history.
+        """
+        self._spool.commit()
+
     def _commit_if_due(self) -> None:
         if self._spool.commit_due():
             self._spool.commit()
@@ -366,11 +374,14 @@ class Publisher:
         return True
 
     def _publish_current_states(self) -> None:
-        """The newest reading of every sensor and output again, whatever the filters say."""
+        """The newest reading of every sensor and output again, whatever the filters say.
+
+        Events excepted: they are published once, live (``states.py``).
+        """
         self._states_timer = None
         now = self._loop.time()
         for key, gate in self._gates.items():
-            if gate.latest is None:
+            if gate.latest is None or gate.once:
                 continue
             if not self._publish_state(key, gate, now):
                 return  # the connection went away: the next one publishes them again
