@@ -148,7 +148,17 @@ def test_check_config_exits_2_and_names_each_problem(tmp_path: Path) -> None:
         (
             "{input: vending/pay_button, edge: falling, event: pay}",
             "{input: fridge/temperature, edge: falling, event: pay}",
-            "machines[0].inputs[3].input: 'fridge/temperature' is not a gpio_input sensor",
+            "machines[0].inputs[3].edge: 'fridge/temperature' is not a gpio_input sensor",
+        ),
+        (
+            "{input: vending/pay_button, edge: falling, event: pay}",
+            "{input: vending/pay_button, equals: 1, event: pay}",
+            "machines[0].inputs[3].equals: 'vending/pay_button' is a gpio_input: it fires on edge",
+        ),
+        (
+            "{input: vending/pay_button, edge: falling, event: pay}",
+            "{input: fridge/temperature, value_as: slot, event: select, data: {slot: a}}",
+            "machines[0].inputs[3].value_as: 'slot' is in data already",
         ),
         (
             "coin: {input: vending/coin,",

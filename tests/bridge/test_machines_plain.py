@@ -229,3 +229,72 @@ def test_a_restart_restores_the_state_from_the_ledger(tmp_path: Path, state: str
     again, _ = PlainMachine.restore(config, saved, now=3.0, sensors={})
     assert again.state == state
     reopened.close()
+
+
+# ----- a serial line as an input -----------------------------------------------------------
+
+PANEL = """
+bridge: {{id: lab-pi}}
+mqtt: {{brokers: [{{host: 127.0.0.1}}]}}
+state_dir: {state_dir}
+devices:
+  - id: boiler
+    sensors:
+      - id: panel
+        type: serial
+        port: /dev/ttyUSB0
+        protocol: key_value
+        fields: {{key: {{}}, amount: {{}}}}
+machines:
+  - id: boiler
+    initial: idle
+    states: {{idle: , heating: }}
+    transitions:
+      - {{event: start, from: idle, to: heating}}
+      - {{event: stop, from: heating, to: idle}}
+      - {{event: set_point, from: "*"}}
+    inputs:
+      - {{input: boiler/panel_key, equals: 1, event: start}}
+      - {{input: boiler/panel_key, equals: 2, event: stop}}
+      - {{input: boiler/panel_amount, event: set_point, value_as: celsius, data: {{by: panel}}}}
+"""
+
+
+def test_a_serial_lines_values_fire_events(tmp_path: Path) -> None:
+    """A control panel on a serial port: key codes start and stop, a number is passed on."""
+    config = parse_config(PANEL.format(state_dir=tmp_path))
+
+    async def scenario(loop: ManualClockLoop) -> None:
+        del loop
+        fired: list[tuple[str, object]] = []
+        ledger, (runner,) = build_runners(
+            config, emit=lambda reading: None, drive=lambda d, o, on: None
+        )
+        assert ledger is not None
+        runner.start()
+        machine = runner.machine
+        real_fire = machine.fire
+
+        def fire(event: str, data: object, **kwargs: object) -> object:
+            fired.append((event, data))
+            return real_fire(event, data, **kwargs)  # type: ignore[arg-type]
+
+        machine.fire = fire  # type: ignore[method-assign]
+        runner.reading(Reading("boiler", "panel_key", 3, now_ms()))  # no input for 3
+        assert machine.state == "idle"
+        runner.reading(Reading("boiler", "panel_key", 1, now_ms()))
+        assert machine.state == "heating"
+        runner.reading(Reading("boiler", "panel_key", 1, now_ms()))  # refused, logged
+        runner.reading(Reading("boiler", "panel_amount", 55, now_ms()))
+        runner.reading(Reading("boiler", "panel_key", 2, now_ms()))
+        assert machine.state == "idle"
+        assert fired == [
+            ("start", {}),
+            ("start", {}),
+            ("set_point", {"by": "panel", "celsius": 55}),
+            ("stop", {}),
+        ]
+        await runner.stop()
+        ledger.close()
+
+    run(scenario)

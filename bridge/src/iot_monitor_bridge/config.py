@@ -840,10 +840,20 @@ class ServiceConfig(_Section, frozen=True, kw_only=True):
 
 
 class InputConfig(_Section, frozen=True, kw_only=True):
-    """An input that fires an event: an edge of a ``gpio_input`` sensor (a button, a pulse)."""
+    """An input that fires an event.
+
+    An edge of a ``gpio_input`` sensor (a button, a pulse), or a reading of any other sensor
+    (a serial line's value): every reading, or those ``equals`` a value, with the value in
+    the event's data under ``value_as``.
+    """
 
     input: SensorRef
-    edge: Literal["rising", "falling"] = "rising"
+    edge: Literal["rising", "falling"] | None = None
+    """For a ``gpio_input``: the edge that fires (default ``rising``)."""
+    equals: EventValue | None = None
+    """For another sensor: fire only on a reading of this value."""
+    value_as: Identifier | None = None
+    """For another sensor: the reading's value goes into the event's data under this key."""
     event: Identifier
     data: dict[Identifier, EventValue] = msgspec.field(default_factory=dict)
 
@@ -968,7 +978,7 @@ class _MachineCheck:
         for i, service in enumerate(m.services):
             self._service(service, f"services[{i}]")
         for i, item in enumerate(m.inputs):
-            self._edge_input(item.input, f"inputs[{i}].input")
+            self._input(item, f"inputs[{i}]")
             self._slot_data(item.event, item.data, f"inputs[{i}].data")
         for key in ("commands", "kiosk"):
             for i, event in enumerate(getattr(m, key)):
@@ -1073,6 +1083,23 @@ class _MachineCheck:
             )
             self.add(where, f"unknown sensor '{written}'; {hint}")
         return found
+
+    def _input(self, item: InputConfig, where: str) -> None:
+        """A ``gpio_input`` fires on an edge; any other sensor on its readings."""
+        device, _, sensor = item.input.partition("/")
+        found = self._sensor(device, sensor, f"{where}.input", item.input)
+        if found is None:
+            return
+        if found.edge_input:
+            for key in ("equals", "value_as"):
+                if getattr(item, key) is not None:
+                    self.add(f"{where}.{key}", f"'{item.input}' is a gpio_input: it fires on edge")
+        elif item.edge is not None:
+            self.add(
+                f"{where}.edge", f"'{item.input}' is not a gpio_input sensor; only those have edges"
+            )
+        if item.value_as is not None and item.value_as in item.data:
+            self.add(f"{where}.value_as", f"'{item.value_as}' is in data already")
 
     def _edge_input(self, ref: str, where: str) -> None:
         device, _, sensor = ref.partition("/")

@@ -29,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -186,6 +187,28 @@ def machine_state_filters(devices: Iterable[DeviceSpec]) -> dict[tuple[str, str]
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    """What fires ``event``: a ``gpio_input``'s ``edge``, or another sensor's reading."""
+
+    event: str
+    data: dict[str, object]
+    edge: str = "rising"
+    equals: object = None
+    """Another sensor's reading fires only with this value (``None``: every reading)."""
+    value_as: str | None = None
+
+    def data_for(
+        self, has_edges: bool, edge: str | None, value: object
+    ) -> dict[str, object] | None:
+        """The event's data if this reading fires it, else ``None``."""
+        if has_edges:
+            return self.data if edge == self.edge else None
+        if self.equals is not None and value != self.equals:
+            return None
+        return self.data | {self.value_as: value} if self.value_as is not None else self.data
+
+
 class _EdgeInput:
     """A ``gpio_input``'s binary readings turned into pin edges (the first level is none)."""
 
@@ -232,12 +255,16 @@ class MachineRunner:
         self._watched = guarded_sensors(config)
         """The sensors some guard reads: only their readings can move the machine."""
         self._edges: dict[tuple[str, str], _EdgeInput] = {}
-        self._triggers: dict[tuple[str, str], list[tuple[str, str, dict[str, object]]]] = {}
+        self._triggers: dict[tuple[str, str], list[_Trigger]] = {}
         vending = config.vending
         if vending is not None and vending.coin is not None:
-            self._trigger(vending.coin.input, vending.coin.edge, "coin", {}, gpio_inputs)
+            coin = _Trigger("coin", {}, edge=vending.coin.edge)
+            self._trigger(vending.coin.input, coin, gpio_inputs)
         for item in config.inputs:
-            self._trigger(item.input, item.edge, item.event, dict(item.data), gpio_inputs)
+            trigger = _Trigger(
+                item.event, dict(item.data), item.edge or "rising", item.equals, item.value_as
+            )
+            self._trigger(item.input, trigger, gpio_inputs)
         self.vm: RecordedMachine[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
@@ -248,16 +275,14 @@ class MachineRunner:
     def _trigger(
         self,
         ref: str,
-        edge: str,
-        event: str,
-        data: dict[str, object],
+        trigger: _Trigger,
         gpio_inputs: Mapping[tuple[str, str], GpioInputConfig],
     ) -> None:
         device, _, sensor = ref.partition("/")
         key = (device, sensor)
-        if key not in self._edges:
+        if key in gpio_inputs and key not in self._edges:
             self._edges[key] = _EdgeInput(gpio_inputs[key])
-        self._triggers.setdefault(key, []).append((edge, event, data))
+        self._triggers.setdefault(key, []).append(trigger)
 
     # ----- lifecycle ---------------------------------------------------------------------
 
@@ -329,21 +354,23 @@ class MachineRunner:
         if reading.device_id == self.device_id or self.vm is None:
             return
         key = (reading.device_id, reading.sensor_id)
-        edge_input = self._edges.get(key)
-        if edge_input is None and key not in self._watched:
+        triggers = self._triggers.get(key)
+        if triggers is None and key not in self._watched:
             return  # e.g. a fleet's readings: no guard reads them
         self._sensors[key] = reading.value
-        if edge_input is not None:
-            edge = edge_input.edge(reading.value)
-            fired = False
-            for wanted, event, data in self._triggers[key]:
-                if edge == wanted:
-                    fired = True
-                    step = self.fire(event, data)
-                    if isinstance(step.result, Refused):
-                        _LOGGER.info("machine %s: %s", self.id, step.result.message)
-            if fired:
-                return  # the fire looked at the sensors already
+        edge_input = self._edges.get(key)
+        edge = edge_input.edge(reading.value) if edge_input is not None else None
+        fired = False
+        for trigger in triggers or ():
+            data = trigger.data_for(edge_input is not None, edge, reading.value)
+            if data is None:
+                continue
+            fired = True
+            step = self.fire(trigger.event, data)
+            if isinstance(step.result, Refused):
+                _LOGGER.info("machine %s: %s", self.id, step.result.message)
+        if fired:
+            return  # the fire looked at the sensors already
         step_or_none = self.machine.observe(now=self._clock(), sensors=self._sensors)
         if step_or_none is not None:
             self._committed(step_or_none)
