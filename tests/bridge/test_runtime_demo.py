@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mosquitto import free_port
-from tests.support.processes import session_members
+from tests.support.processes import AS_FROM_A_TERMINAL, kill_session, session_members
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo"
@@ -28,7 +28,7 @@ def test_demo_shows_the_fleet_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         "IOT_MONITOR_DEMO_HA": "0",  # Home Assistant in the demo is tested with the integration
     }
     demo = subprocess.Popen(
-        [str(DEMO)],
+        [*AS_FROM_A_TERMINAL, str(DEMO)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -52,13 +52,13 @@ def test_demo_shows_the_fleet_and_ctrl_c_stops_everything(tmp_path: Path) -> Non
         demo.send_signal(signal.SIGINT)  # Ctrl-C reaches the script's own process group
         assert demo.wait(30) == 0, "".join(output)
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+        left = session_members(demo.pid)
+        kill_session(demo.pid)  # after a failure: no part outlives the test
+        demo.wait()
     reader.join(5)
     text = "".join(output)
     assert "bridge demo-pi (Demo Pi): online" in text
-    assert session_members(demo.pid) == []  # broker, bridge and live view are all gone
+    assert left == []  # broker, bridge, customer and live view are all gone
     bridge_log = (tmp_path / "demo" / "bridge.log").read_text()
     assert "Availability offline acknowledged" in bridge_log  # the broker outlived the bridge
     assert "Traceback" not in bridge_log

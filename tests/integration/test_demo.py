@@ -34,7 +34,7 @@ from iot_monitor_bridge.contract.ids import BRIDGE_DEVICE_ID, device_identifier
 from iot_monitor_bridge.contract.ids import unique_id as raw_unique_id
 from scripts.demo_homeassistant import Api
 from tests.support.mosquitto import MOSQUITTO, free_port
-from tests.support.processes import kill_session, session_members
+from tests.support.processes import AS_FROM_A_TERMINAL, kill_session, session_members
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "scripts" / "demo"
@@ -109,7 +109,7 @@ def running_demo(tmp_path: Path, **env: str) -> Iterator[Demo]:
     }
     with (directory / "output.log").open("wb") as output:
         process = subprocess.Popen(
-            [str(DEMO)],
+            [*AS_FROM_A_TERMINAL, str(DEMO)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,

@@ -33,3 +33,13 @@ def kill_session(session_id: int) -> None:
     for pid in session_members(session_id):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+AS_FROM_A_TERMINAL = ("env", "--default-signal=INT,QUIT")
+"""A command prefix: start a script as a terminal's shell would, with Ctrl-C's signals on.
+
+A test run in the background (``scripts/test`` runs one bridge suite so) inherits SIGINT
+and SIGQUIT ignored, and bash can neither trap nor reset a signal that was ignored when it
+started: Ctrl-C would then never reach the script under test. ``env`` execs the script, so
+the process keeps its pid.
+"""
