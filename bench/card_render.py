@@ -33,19 +33,10 @@ from playwright.sync_api import Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.demo_homeassistant import PASSWORD, USERNAME, Api
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GOAL_S = {8: 1.0, 100: 2.0}
 
 # Runs in the page at every animation frame: finds the card through the open shadow roots

@@ -43,20 +43,10 @@ from websockets.asyncio.server import ServerConnection, serve
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iot_monitor_bridge.config import _Loader
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import Mosquitto, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "bridge" / "examples" / "vending.yaml"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 GOAL_P99_MS = 100.0
 BUDGET_MB = 45.0
 

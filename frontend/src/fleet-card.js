@@ -2,17 +2,12 @@
 // bars (min to max, a tick at the mean), the bridge's connectivity and the broker it uses, and
 // the thresholds (the integration's) that are crossed, on their device's row.
 
-import { LitElement, css, html, nothing } from "lit";
-import { fetchLayout, numeric, pickBridge, stateOf } from "./layout.js";
+import { css, html, nothing } from "lit";
+import { LayoutCard, fetchLayout, numeric, pickBridge, stateOf } from "./layout.js";
 import { has, number, t } from "./strings.js";
 
-export class FleetCard extends LitElement {
-  static properties = {
-    hass: { attribute: false },
-    _config: { state: true },
-    _layout: { state: true },
-    _error: { state: true },
-  };
+export class FleetCard extends LayoutCard {
+  static properties = { ...LayoutCard.properties, _error: { state: true } };
 
   static getConfigElement() {
     return document.createElement("iot-monitor-fleet-card-editor");
@@ -38,28 +33,8 @@ export class FleetCard extends LitElement {
     return 2 + (this._bridge()?.devices.length ?? 4);
   }
 
-  getGridOptions() {
-    return { columns: 12, min_columns: 6, rows: "auto" };
-  }
-
-  /** Render again only when a watched entity's state object (or the layout) changed. */
-  shouldUpdate(changed) {
-    if (changed.size > 1 || !changed.has("hass")) return true;
-    const old = changed.get("hass");
-    if (!old || old.locale !== this.hass.locale || old.entities !== this.hass.entities) return true;
-    return this._watched().some((id) => old.states[id] !== this.hass.states[id]);
-  }
-
-  updated(changed) {
-    if (changed.has("hass") && this.hass) {
-      fetchLayout(this.hass).then(
-        (layout) => {
-          if (layout !== this._layout) this._layout = layout;
-          this._error = undefined;
-        },
-        (err) => (this._error = err.message ?? String(err)),
-      );
-    }
+  _layoutFailed(message) {
+    this._error = message;
   }
 
   _bridge() {

@@ -2,8 +2,8 @@
 // and stock. Its buttons call the integration's actions (fire_event, restock, set_price); what
 // they change comes back as the machine's entities change, so the card shows the bridge's truth.
 
-import { LitElement, css, html, nothing } from "lit";
-import { fetchLayout, numeric, pickBridge, stateOf } from "./layout.js";
+import { css, html, nothing } from "lit";
+import { LayoutCard, fetchLayout, numeric, pickBridge, stateOf } from "./layout.js";
 import { has, number, t } from "./strings.js";
 
 const DEFAULT_CREDIT = [1000, 5000];
@@ -11,11 +11,9 @@ const DEFAULT_RESTOCK = 10;
 const BUSY = new Set(["dispensing"]);
 const TROUBLE = new Set(["out_of_stock", "out_of_service", "needs_attention"]);
 
-export class VendingCard extends LitElement {
+export class VendingCard extends LayoutCard {
   static properties = {
-    hass: { attribute: false },
-    _config: { state: true },
-    _layout: { state: true },
+    ...LayoutCard.properties,
     _selected: { state: true },
     _managing: { state: true },
     _message: { state: true },
@@ -48,26 +46,12 @@ export class VendingCard extends LitElement {
     return 3 + (this._machine()?.machine.products.length ?? 3);
   }
 
-  getGridOptions() {
-    return { columns: 12, min_columns: 6, rows: "auto" };
-  }
-
-  shouldUpdate(changed) {
-    if (changed.size > 1 || !changed.has("hass")) return true;
-    const old = changed.get("hass");
-    if (!old || old.locale !== this.hass.locale || old.entities !== this.hass.entities) return true;
-    return this._watched().some((id) => old.states[id] !== this.hass.states[id]);
+  _layoutFailed(message) {
+    if (message !== undefined) this._message = { error: true, text: message };
   }
 
   updated(changed) {
-    if (changed.has("hass") && this.hass) {
-      fetchLayout(this.hass).then(
-        (layout) => {
-          if (layout !== this._layout) this._layout = layout;
-        },
-        (err) => (this._message = { error: true, text: err.message ?? String(err) }),
-      );
-    }
+    super.updated(changed);
     // A selection ends when the machine leaves awaiting_payment (paid, cancelled, timed out).
     const state = this._state();
     if (this._lastState === "awaiting_payment" && state !== "awaiting_payment") this._selected = undefined;

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,10 @@ import pytest
 
 from tests.bridge.test_kiosk import example
 from tests.support.bridge_process import BridgeProcess
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import Mosquitto
 from tests.support.mqtt_client import Message, Recorder
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).parents[2] / ".test-results" / "kiosk"
 BRIDGE = "vending-pi"
 COMMAND = f"iot_monitor/{BRIDGE}/command"

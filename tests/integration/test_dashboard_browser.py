@@ -15,7 +15,6 @@ Nothing downloads a browser.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,19 +25,10 @@ import pytest
 from iot_monitor_bridge.contract.topics import Topics
 from scripts.demo_homeassistant import PASSWORD, USERNAME, Api
 from tests.integration.test_demo import Demo, running_demo
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import MOSQUITTO
 from tests.support.mqtt_client import Message, Recorder
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).parents[2] / ".test-results" / "dashboard"
 FLEET_SIZE = 8
 WAIT_MS = 30_000
